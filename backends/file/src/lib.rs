@@ -1,0 +1,1 @@
+//! The file backend of tensor-ipc.

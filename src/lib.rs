@@ -1,0 +1,1 @@
+//! Arrow IPC tensor messages, byte-identical with Arrow C++.

@@ -293,3 +293,114 @@ impl TensorSource<'static> for FileSource {
         Ok(TensorData::Shared(bytes))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tensor_ipc::conformance::{Backend, run_all};
+    use tensor_ipc::{Tensor, TensorSinkExt, TensorSourceExt};
+
+    /// Each sink writes a new file in a temporary directory.
+    struct Files {
+        dir: tempfile::TempDir,
+        next: u32,
+    }
+
+    impl Files {
+        fn new() -> Self {
+            Files {
+                dir: tempfile::tempdir().expect("tempdir"),
+                next: 0,
+            }
+        }
+        fn path(&mut self) -> PathBuf {
+            self.next += 1;
+            self.dir.path().join(format!("{}.arrow_tensor", self.next))
+        }
+    }
+
+    impl Backend for Files {
+        type Sink = FileSink;
+        type Source = FileSource;
+        fn sink(&mut self) -> FileSink {
+            FileSink::create(self.path()).expect("create")
+        }
+        fn source(&mut self, sink: FileSink) -> FileSource {
+            let path = sink.path().to_owned();
+            sink.finish().expect("finish");
+            FileSource::open(path).expect("open")
+        }
+        fn source_from_bytes(&mut self, bytes: &[u8]) -> FileSource {
+            let path = self.path();
+            std::fs::write(&path, bytes).expect("write");
+            FileSource::open(path).expect("open")
+        }
+    }
+
+    #[test]
+    fn file_backend_conforms() {
+        run_all(&mut Files::new());
+    }
+
+    fn tensor(n: usize) -> Tensor<'static> {
+        Tensor::from_vec((0..n as u32).collect::<Vec<_>>(), vec![n]).unwrap()
+    }
+
+    #[test]
+    fn append_extends_a_stream() {
+        let mut files = Files::new();
+        let path = files.path();
+        let mut sink = FileSink::create(&path).unwrap();
+        sink.write_tensor(&tensor(3)).unwrap();
+        sink.finish().unwrap();
+        let mut sink = FileSink::append(&path).unwrap();
+        sink.write_tensor(&tensor(5)).unwrap();
+        sink.finish().unwrap();
+        let mut source = FileSource::open(&path).unwrap();
+        let lens: Vec<usize> = source
+            .tensors(Default::default())
+            .map(|t| t.unwrap().len())
+            .collect();
+        assert_eq!(lens, [3, 5]);
+    }
+
+    #[test]
+    fn atomic_sink_replaces_only_when_finished() {
+        let mut files = Files::new();
+        let path = files.path();
+        std::fs::write(&path, b"old").unwrap();
+        let mut sink = FileSink::create_atomic(&path).unwrap();
+        sink.write_tensor(&tensor(4)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        drop(sink);
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(
+            std::fs::read_dir(files.dir.path()).unwrap().count(),
+            1,
+            "temp removed"
+        );
+        let mut sink = FileSink::create_atomic(&path).unwrap();
+        sink.write_tensor(&tensor(4)).unwrap();
+        sink.finish().unwrap();
+        let t = FileSource::open(&path).unwrap().read_tensor().unwrap();
+        assert_eq!(t.to_vec::<u32>().unwrap(), [0, 1, 2, 3]);
+        assert_eq!(std::fs::read_dir(files.dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn tensors_outlive_the_source_and_share_the_mapping() {
+        let mut files = Files::new();
+        let path = files.path();
+        let mut sink = FileSink::create(&path).unwrap();
+        sink.write_tensor(&tensor(1000)).unwrap();
+        sink.finish().unwrap();
+        let mut source = FileSource::open(&path).unwrap();
+        let mapping = source.buffer().as_ptr() as usize;
+        let t = source.read_tensor().unwrap();
+        drop(source);
+        let data = t.as_bytes().as_ptr() as usize;
+        assert_eq!(data - mapping, 192, "the tensor points into the mapping");
+        let handle = std::thread::spawn(move || t.to_vec::<u32>().unwrap()[999]);
+        assert_eq!(handle.join().unwrap(), 999);
+    }
+}

@@ -196,3 +196,30 @@ mod tests {
         assert_eq!(source.remaining(), 0);
     }
 }
+
+#[cfg(test)]
+mod conformance {
+    use super::*;
+    use tensor_ipc::conformance::{Backend, run_all};
+
+    struct Memory;
+
+    impl Backend for Memory {
+        type Sink = MemorySink;
+        type Source = BufferSource;
+        fn sink(&mut self) -> MemorySink {
+            MemorySink::new()
+        }
+        fn source(&mut self, sink: MemorySink) -> BufferSource {
+            BufferSource::new(sink.into_buffer())
+        }
+        fn source_from_bytes(&mut self, bytes: &[u8]) -> BufferSource {
+            BufferSource::new(Buffer::from_slice_ref(bytes))
+        }
+    }
+
+    #[test]
+    fn memory_backend_conforms() {
+        run_all(&mut Memory);
+    }
+}

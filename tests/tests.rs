@@ -2,3 +2,4 @@
 //! `common`.
 
 mod common;
+mod golden;

@@ -33,6 +33,7 @@ pub mod error;
 pub(crate) mod generated;
 pub mod ipc;
 pub mod layout;
+pub mod npy;
 pub mod sink;
 pub mod tensor;
 

@@ -13,7 +13,7 @@ use tensor_ipc::{
 use tensor_ipc_memory::{BufferSource, MemorySink};
 
 /// Arrow C++ `ComputeRowMajorStrides`: every stride is the width if some axis is 0.
-fn ref_row_major(shape: &[usize], w: usize) -> Vec<usize> {
+pub(crate) fn ref_row_major(shape: &[usize], w: usize) -> Vec<usize> {
     if shape.contains(&0) {
         return vec![w; shape.len()];
     }
@@ -27,7 +27,7 @@ fn ref_row_major(shape: &[usize], w: usize) -> Vec<usize> {
 }
 
 /// Arrow C++ `ComputeColumnMajorStrides`.
-fn ref_column_major(shape: &[usize], w: usize) -> Vec<usize> {
+pub(crate) fn ref_column_major(shape: &[usize], w: usize) -> Vec<usize> {
     if shape.contains(&0) {
         return vec![w; shape.len()];
     }

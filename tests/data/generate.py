@@ -277,7 +277,7 @@ V3, V4, V5 = 2, 3, 4
 
 
 def encode_tensor_message(value_type, dims, strides, body_length, data=None, version=V5,
-                          custom_metadata=None):
+                          custom_metadata=None, header_type=HEADER_TENSOR):
     """A flatbuffer Message{Tensor} built in Arrow C++'s order (WriteTensorMessage).
 
     value_type: ("int", bits, signed) | ("float", precision) | ("bool",) |
@@ -340,7 +340,7 @@ def encode_tensor_message(value_type, dims, strides, body_length, data=None, ver
     b.add_offset(4, custom)
     b.add_offset(2, tensor)
     b.add_scalar(0, "h", version, 0)
-    b.add_scalar(1, "B", HEADER_TENSOR, 0)
+    b.add_scalar(1, "B", header_type, 0)
     message = b.end_object()
     return b.finish(message)
 
@@ -382,6 +382,8 @@ NAMED = [(2, "row"), (3, "col")]
 def msg(dims=UNNAMED, strides=(12, 4), body=BODY, body_length=None, value_type=I32, **kw):
     body_length = len(body) if body_length is None else body_length
     strides = list(strides) if strides is not None else None
+    if body_length < 0 and "data" not in kw:
+        kw["data"] = (0, len(body))
     return encode_tensor_message(value_type, dims, strides, body_length, **kw), body
 
 
@@ -424,20 +426,86 @@ READER_CASES = [
 ]
 
 
+ARROW_TO_NUMPY = {"int8": "int8", "int16": "int16", "int32": "int32", "int64": "int64",
+                  "uint8": "uint8", "uint16": "uint16", "uint32": "uint32", "uint64": "uint64",
+                  "halffloat": "float16", "float": "float32", "double": "float64"}
+
+
+BIG = 1 << 62
+HEADER_RECORD_BATCH = 3
+
+# Edge cases of the reader's validation, beyond the shared reader cases: crafted messages that
+# pyarrow's writer never produces, each read with pyarrow to record what Arrow C++ does.
+READER_EDGE_CASES = [
+    ("zero_stride", "strides [0, 4]: rows alias (broadcast), accepted",
+     lambda: framed(msg(strides=[0, 4], body=BODY[:12]))),
+    ("all_zero_strides", "strides [0, 0]: every element is the first one",
+     lambda: framed(msg(strides=[0, 0], body=BODY[:4]))),
+    ("overlapping_strides", "strides [4, 4]: overlapping rows",
+     lambda: framed(msg(strides=[4, 4], body=BODY[:16]))),
+    ("size1_axis_huge_stride", "a size-1 axis with stride 2**62 addresses nothing",
+     lambda: framed(msg([(1, ""), (3, "")], strides=[BIG, 4], body=BODY[:12]))),
+    ("names_partial", "first TensorDim named, second with no name field",
+     lambda: framed(msg([(2, "a"), (3, None)]))),
+    ("zero_d_no_strides", "0-d tensor, strides absent, 4-byte body",
+     lambda: framed(msg([], strides=None, body=struct.pack("<i", 7)))),
+    ("zero_d_empty_body", "0-d tensor with an empty body",
+     lambda: framed(msg([], strides=[], body=b""))),
+    ("body_short_for_shape", "strides absent, 20-byte body for 2x3 int32",
+     lambda: framed(msg(strides=None, body=BODY[:20]))),
+    ("empty_axis_negative_stride_empty_body",
+     "shape [0, 3], strides [-4, 4], empty body: no checks for an empty tensor without data",
+     lambda: framed(msg([(0, ""), (3, "")], strides=[-4, 4], body=b""))),
+    ("empty_axis_negative_stride_with_body", "shape [3, 0], strides [-4, 4], 24-byte body",
+     lambda: framed(msg([(3, ""), (0, "")], strides=[-4, 4]))),
+    ("empty_axis_huge_stride_with_body", "shape [3, 0], strides [2**62, 4], 24-byte body",
+     lambda: framed(msg([(3, ""), (0, "")], strides=[BIG, 4]))),
+    ("stride_offset_overflow", "shape [3], stride 2**62: the last offset overflows",
+     lambda: framed(msg([(3, "")], strides=[BIG]))),
+    ("row_major_strides_overflow", "shape [2**32, 2**32], strides absent",
+     lambda: framed(msg([(1 << 32, ""), (1 << 32, "")], strides=None, body=BODY[:8]))),
+    ("negative_dim", "shape [-1, 3]", lambda: framed(msg([(-1, ""), (3, "")], strides=None))),
+    ("int128", "Int bitWidth 128",
+     lambda: framed(msg([(2, "")], strides=None, value_type=("int", 128, True),
+                        body=bytes(32)))),
+    ("int7", "Int bitWidth 7",
+     lambda: framed(msg([(2, "")], strides=None, value_type=("int", 7, True)))),
+    ("future_version", "MetadataVersion 5 (after V5)",
+     lambda: framed(msg(version=V5 + 1))),
+    ("negative_body_length", "Message.bodyLength = -1",
+     lambda: framed(msg(body_length=-1))),
+    ("header_type_record_batch", "header_type RecordBatch over a Tensor table",
+     lambda: framed(msg(header_type=HEADER_RECORD_BATCH))),
+    ("float_unknown_precision", "FloatingPoint precision 7: Arrow C++ reads it as double",
+     lambda: framed(msg([(2, "")], strides=None, value_type=("float", 7), body=bytes(16)))),
+    ("empty_tensor_huge_dims", "shape [2**40, 2**40, 0], strides absent, empty body",
+     lambda: framed(msg([(1 << 40, ""), (1 << 40, ""), (0, "")], strides=None, body=b""))),
+    ("empty_tensor_huge_dims_strides", "shape [2**40, 2**40, 0], strides [4, 4, 4], empty body",
+     lambda: framed(msg([(1 << 40, ""), (1 << 40, ""), (0, "")], strides=[4, 4, 4],
+                        body=b""))),
+    ("empty_tensor_dims_product_overflows", "shape [2**62, 4, 0], strides absent, empty body",
+     lambda: framed(msg([(BIG, ""), (4, ""), (0, "")], strides=None, body=b""))),
+]
+
+
 def read_outcome(data):
     """What pyarrow's read_tensor makes of a message."""
     try:
         t = pa.ipc.read_tensor(pa.BufferReader(data))
     except Exception as e:  # noqa: BLE001 - the exception is the outcome being recorded
         return {"ok": False, "error": f"{type(e).__name__}: {e}"}
-    arr = t.to_numpy()
+    if t.size == 0:
+        # numpy may refuse the shape of an empty tensor (e.g. 2**40 x 2**40 x 0).
+        values = []
+    else:
+        values = jsonable(np.ascontiguousarray(t.to_numpy()).ravel())
     return {
         "ok": True,
-        "dtype": str(arr.dtype),
+        "dtype": ARROW_TO_NUMPY[str(t.type)],
         "shape": list(t.shape),
         "strides": list(t.strides),
         "dim_names": list(t.dim_names),
-        "values": jsonable(np.ascontiguousarray(arr).ravel()),
+        "values": values,
     }
 
 
@@ -521,6 +589,18 @@ def generate(out, sparse_dir):
         entry.update(read_outcome(data))
         entry["sha256"] = hashlib.sha256(data).hexdigest()
         reader.append(entry)
+    os.makedirs(os.path.join(out, "reader_edge"), exist_ok=True)
+    edge = []
+    for stem, description, build in READER_EDGE_CASES:
+        data = build()
+        rel = f"reader_edge/{stem}.arrow_tensor"
+        with open(os.path.join(out, rel), "wb") as f:
+            f.write(data)
+        written.append(rel)
+        entry = {"file": rel, "description": description}
+        entry.update(read_outcome(data))
+        entry["sha256"] = hashlib.sha256(data).hexdigest()
+        edge.append(entry)
     csf_src = os.path.join(sparse_dir, "csf_f64_2x3x4x5_idx_i64_named.arrow_sparse_tensor")
     with open(csf_src, "rb") as f:
         csf = csf_lengths_in_bytes(f.read())
@@ -534,6 +614,7 @@ def generate(out, sparse_dir):
         "about": "Golden vectors for tensor-ipc; see README.md. Regenerate with generate.py.",
         "dense": dense,
         "reader_cases": reader,
+        "reader_edge_cases": edge,
         "sparse_reader_cases": [{
             "file": rel,
             "description": "copy of sparse/csf_f64_2x3x4x5_idx_i64_named with CSF "

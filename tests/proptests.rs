@@ -7,8 +7,8 @@
 
 use proptest::prelude::*;
 use tensor_ipc::{
-    Buffer, DType, ReadOptions, Tensor, TensorData, read_tensor, read_tensor_with, tensor_size,
-    write_tensor,
+    Buffer, DType, ReadOptions, Tensor, TensorData, TensorSinkExt, read_tensor, read_tensor_with,
+    tensor_size, write_tensor,
 };
 use tensor_ipc_memory::{BufferSource, MemorySink};
 
@@ -265,6 +265,30 @@ proptest! {
             // The body is the input's memory as it is.
             prop_assert_eq!(&message[written - body_len..], &raw[..body_len]);
         }
+
+        // The writer overwrites every byte of the region it reserves: a reused sink full of
+        // stale bytes gets the same message.
+        let mut stale = MemorySink::preallocated(written + 64);
+        stale
+            .write_tensor(&Tensor::from_vec(vec![0xA5u8; written], vec![written]).unwrap())
+            .unwrap();
+        stale.clear();
+        prop_assert_eq!(write_tensor(&t, &mut stale).unwrap(), written);
+        prop_assert_eq!(stale.as_bytes(), &message[..], "written over stale bytes");
+
+        // The same view over borrowed bytes (at another address) writes the same message.
+        let copy = t.as_bytes().to_vec();
+        let borrowed = Tensor::with_layout(
+            case.dtype,
+            TensorData::Borrowed(&copy),
+            shape.clone(),
+            t.strides().to_vec(),
+            t.dim_names().to_vec(),
+        )
+        .unwrap();
+        let mut again = Vec::new();
+        write_tensor(&borrowed, &mut again).unwrap();
+        prop_assert_eq!(&again, &message, "borrowed data");
 
         // Reading back and writing again gives the same bytes (through the aligned sink).
         let mut sink = MemorySink::new();

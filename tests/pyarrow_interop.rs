@@ -196,6 +196,7 @@ fn pyarrow_reads_what_rust_writes() {
     let Some(python) = python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let mut cases = Vec::new();
+    let mut stream = Vec::new();
     for input in inputs() {
         let dtype = input.dtype;
         let w = dtype.byte_width();
@@ -229,6 +230,7 @@ fn pyarrow_reads_what_rust_writes() {
         let mut message = Vec::new();
         write_tensor(&t, &mut message).unwrap();
         std::fs::write(dir.path().join(&file), &message).unwrap();
+        write_tensor(&t, &mut stream).unwrap();
         let expect_names: Vec<String> = if contiguous && !names.is_empty() {
             names.clone()
         } else {
@@ -249,6 +251,7 @@ fn pyarrow_reads_what_rust_writes() {
     }
     let n = cases.len();
     assert_eq!(n, 11 * 14);
+    std::fs::write(dir.path().join("stream.arrow_tensor"), &stream).unwrap();
     std::fs::write(
         dir.path().join("cases.json"),
         serde_json::to_string(&cases).unwrap(),
@@ -262,6 +265,10 @@ fn pyarrow_reads_what_rust_writes() {
         "unexpected summary from check_rust_written.py:\n{stdout}"
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ok   stream of {n} messages")),
+        "the back-to-back stream was not checked:\n{stdout}"
+    );
 }
 
 /// Element bytes of values from `write_random.py`, which gives floats as bit patterns.

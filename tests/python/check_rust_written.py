@@ -8,6 +8,9 @@ wrote), `dtype`, `shape`, the input view Rust wrote from (`base_values` in memor
 `offset` in bytes, byte `strides`, `dim_names` or null) and what must be read back
 (`expect_strides`, `expect_dim_names`, `expect_values` row-major).
 
+DIR/stream.arrow_tensor, if present, holds every case's message back to back; they must read
+in order with the expected values.
+
 For each case: `pa.ipc.read_tensor` must give the expected type, shape, strides, names and
 values, and `pa.ipc.write_tensor(pa.Tensor.from_numpy(view, dim_names=...))` of the same numpy
 view over the same values must produce the file's bytes exactly. Prints one line per case and
@@ -83,6 +86,29 @@ def main():
             print(f"FAIL {case['file']}: " + "; ".join(problems))
         else:
             print(f"ok   {case['file']}")
+    # All of them back to back in one stream (most start unaligned), read in order.
+    stream_path = os.path.join(directory, "stream.arrow_tensor")
+    if os.path.exists(stream_path):
+        with open(stream_path, "rb") as f:
+            reader = pa.BufferReader(f.read())
+        for i, case in enumerate(cases):
+            try:
+                t = pa.ipc.read_tensor(reader)
+                got = np.ascontiguousarray(t.to_numpy()).reshape(-1)
+                want = np.array(case["expect_values"], dtype=np.dtype(case["dtype"]))
+                ok = (got.tobytes() == want.tobytes() and list(t.shape) == case["shape"]
+                      and list(t.strides) == case["expect_strides"])
+                problem = "" if ok else f"shape {t.shape} strides {t.strides} values differ"
+            except Exception as e:  # noqa: BLE001
+                problem = f"{type(e).__name__}: {e}"
+            if problem:
+                failures += 1
+                print(f"FAIL stream message {i} ({case['file']}): {problem}")
+        if reader.tell() != reader.size():
+            failures += 1
+            print(f"FAIL stream: {reader.size() - reader.tell()} bytes left after the last message")
+        else:
+            print(f"ok   stream of {len(cases)} messages")
     print(f"pyarrow {pa.__version__}, numpy {np.__version__}: "
           f"checked {len(cases)} tensors, {failures} failures")
     sys.exit(1 if failures else 0)

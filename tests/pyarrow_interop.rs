@@ -5,6 +5,7 @@
 //!   values, and writes the same numpy input to the same bytes (`check_rust_written.py`).
 //! * (b) pyarrow writes random tensors (`write_random.py`); Rust reads them with the values
 //!   pyarrow saved, and rebuilds pyarrow's input view and writes the same bytes.
+//! * `tests/data/generate.py --check` rebuilds the golden vectors byte for byte.
 //!
 //! The interpreter is `$TENSOR_IPC_PYTHON`. Without it the tests print a notice and pass,
 //! except under CI (`$CI` set), where they fail: the cross-checks must not silently skip there.
@@ -439,4 +440,23 @@ fn rust_reads_what_pyarrow_writes() {
         check_read(&t, case, "stream via slice");
     }
     assert!(slice.is_empty());
+}
+
+#[test]
+fn generator_reproduces_the_committed_vectors() {
+    let Some(python) = python() else { return };
+    let generator = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/generate.py");
+    let output = Command::new(&python)
+        .arg(&generator)
+        .arg("--check")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "tests/data/generate.py --check failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{}", stdout.lines().last().unwrap_or_default());
 }

@@ -455,9 +455,7 @@ fn describe(message: &Message<'_>, offset: usize) -> tensor_ipc::Result<String> 
                 layout_name(&tensor),
             )
         }
-        Header::Other { header_type } if *header_type == "SparseTensor" => {
-            "kind=sparse-tensor".to_owned()
-        }
+        sparse if sparse.type_name() == "SparseTensor" => "kind=sparse-tensor".to_owned(),
         other => format!("kind=other:{}", other.type_name()),
     };
     Ok(format!("offset={offset} {head} {tail}"))

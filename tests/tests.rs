@@ -1,6 +1,7 @@
 //! The one integration test binary. Each module covers one area; shared helpers live in
 //! `common`.
 
+mod cli;
 mod common;
 mod golden;
 mod proptests;

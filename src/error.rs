@@ -223,6 +223,119 @@ pub enum Error {
     #[error("sink protocol violated: {0}")]
     SinkState(&'static str),
 
+    /// A sparse index type that Arrow does not allow (a float, or uint64).
+    #[error("{type_name} cannot be used as the index value type of a sparse index")]
+    SparseIndexType {
+        /// The type's name.
+        type_name: String,
+    },
+
+    /// An extent of a sparse index (a dimension, a vector length) exceeds its index type.
+    #[error("the bit width of the index type {index_type} is too small for the value {value}")]
+    IndexTypeTooSmall {
+        /// The index type.
+        index_type: DType,
+        /// The value that does not fit.
+        value: u64,
+    },
+
+    /// A COO coordinates matrix that is neither row- nor column-major.
+    #[error("sparse COO coordinates must be contiguous (strides {strides:?})")]
+    NonContiguousCoords {
+        /// The byte strides of the `nnz x ndim` matrix.
+        strides: Vec<usize>,
+    },
+
+    /// Parts of a sparse index disagree in length with each other or with the shape.
+    #[error("inconsistent sparse index: {what} is {found}, expected {expected}")]
+    SparseLength {
+        /// What was measured.
+        what: &'static str,
+        /// The length the rest of the tensor implies.
+        expected: usize,
+        /// The length found.
+        found: usize,
+    },
+
+    /// A sparse format used with a number of dimensions it does not support.
+    #[error("{reason} (the tensor has {ndim})")]
+    SparseShape {
+        /// What the format needs.
+        reason: &'static str,
+        /// The number of dimensions.
+        ndim: usize,
+    },
+
+    /// A CSF axis order that is not a permutation of the axes.
+    #[error("CSF axis order {axis_order:?} is not a permutation of the dimensions")]
+    InvalidAxisOrder {
+        /// The axis order.
+        axis_order: Vec<i64>,
+    },
+
+    /// The vectors of one sparse index have different types.
+    #[error("sparse index vectors must have one type: found {indptr} and {indices}")]
+    MismatchedIndexTypes {
+        /// The type of the indptr (or first differing) vector.
+        indptr: DType,
+        /// The type of the indices vector.
+        indices: DType,
+    },
+
+    /// A sparse index value lies outside its dimension.
+    #[error("{what} {value} at position {position} is out of range (bound {bound})")]
+    SparseIndexOutOfRange {
+        /// Which index vector.
+        what: &'static str,
+        /// The position of the value in its vector (the row, for COO).
+        position: usize,
+        /// The value.
+        value: i64,
+        /// The exclusive upper bound.
+        bound: usize,
+    },
+
+    /// An `indptr` vector that does not start at 0 or decreases.
+    #[error("{what} must start at 0 and not decrease: {value} at position {position}")]
+    IndptrNotMonotone {
+        /// Which indptr vector.
+        what: &'static str,
+        /// The offending position.
+        position: usize,
+        /// The value there.
+        value: i64,
+    },
+
+    /// A buffer of a sparse tensor message lies outside the body (or has a negative offset or
+    /// length).
+    #[error(
+        "sparse {what} buffer (offset {offset}, {length} bytes) lies outside the body of {body_len} bytes"
+    )]
+    SparseBufferOutOfBounds {
+        /// Which buffer.
+        what: &'static str,
+        /// Its offset.
+        offset: i64,
+        /// Its length in bytes.
+        length: i64,
+        /// The body length.
+        body_len: usize,
+    },
+
+    /// The values buffer of a sparse tensor message is not at a multiple of 8 in the body.
+    #[error("buffer of sparse index data did not start on 8-byte aligned offset: {offset}")]
+    MisalignedSparseBuffer {
+        /// The buffer offset.
+        offset: i64,
+    },
+
+    /// A sparse tensor message without a known sparse index.
+    #[error("unsupported sparse index format {format}")]
+    UnsupportedSparseIndex {
+        /// The `SparseTensorIndex` union type found.
+        format: String,
+    },
+
     /// A NumPy `.npy` file could not be read or written.
     #[error("npy: {reason}")]
     Npy {

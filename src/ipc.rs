@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::generated as fb;
 use crate::layout;
 use crate::sink::{TensorSink, TensorSource};
+use crate::sparse::{SparseTensor, SparseTensorHeader};
 use crate::tensor::{Tensor, TensorData};
 
 /// The continuation marker that opens every message written by Arrow >= 0.15.
@@ -26,7 +27,7 @@ pub const CONTINUATION_MARKER: [u8; 4] = [0xFF; 4];
 pub const DENSE_BODY_ALIGNMENT: usize = 64;
 
 /// The `MetadataVersion` code written (V5).
-const WRITE_VERSION: fb::MetadataVersion = fb::MetadataVersion::V5;
+pub(crate) const WRITE_VERSION: fb::MetadataVersion = fb::MetadataVersion::V5;
 
 /// How a reader treats its input.
 #[derive(Clone, Debug)]
@@ -71,7 +72,7 @@ impl ReadOptions {
         self
     }
 
-    fn verifier(&self) -> VerifierOptions {
+    pub(crate) fn verifier(&self) -> VerifierOptions {
         VerifierOptions {
             max_depth: self.max_flatbuffer_depth,
             max_tables: self.max_flatbuffer_tables,
@@ -135,8 +136,10 @@ pub struct TensorHeader {
 pub enum Header {
     /// A dense tensor.
     Tensor(TensorHeader),
-    /// A message of another kind (Schema, RecordBatch, DictionaryBatch, SparseTensor), whose
-    /// body is skipped.
+    /// A sparse tensor (COO, CSR, CSC or CSF); see [`Message::into_sparse_tensor`].
+    SparseTensor(SparseTensorHeader),
+    /// A message of another kind (Schema, RecordBatch, DictionaryBatch), whose body is
+    /// skipped.
     Other {
         /// The header type's name.
         header_type: &'static str,
@@ -148,6 +151,7 @@ impl Header {
     pub fn type_name(&self) -> &'static str {
         match self {
             Header::Tensor(_) => "Tensor",
+            Header::SparseTensor(_) => "SparseTensor",
             Header::Other { header_type } => header_type,
         }
     }
@@ -179,6 +183,24 @@ impl<'a> Message<'a> {
             }
         };
         tensor_from_header(header, self.body, options)
+    }
+
+    /// The sparse tensor this message holds, validated as Arrow C++ `ReadSparseTensor`
+    /// validates it and checked for consistency (indices in range, `indptr` monotone, lengths
+    /// that agree with the non-zero count). Each buffer shares the message body (zero-copy)
+    /// unless it is misaligned for its type, in which case it is copied or refused per
+    /// `options`.
+    pub fn into_sparse_tensor(self, options: &ReadOptions) -> Result<SparseTensor<'a>> {
+        let header = match self.header {
+            Header::SparseTensor(header) => header,
+            other => {
+                return Err(Error::UnexpectedHeader {
+                    found: other.type_name(),
+                    expected: "SparseTensor",
+                });
+            }
+        };
+        crate::sparse::sparse_from_header(header, self.body, options)
     }
 }
 
@@ -340,6 +362,15 @@ fn decode_metadata(bytes: &[u8], options: &ReadOptions) -> Result<(i16, Header, 
             })?;
             Header::Tensor(decode_tensor_header(&tensor)?)
         }
+        fb::MessageHeader::SparseTensor => {
+            let sparse = message
+                .header_as_sparse_tensor()
+                .ok_or(Error::UnexpectedHeader {
+                    found: "NONE",
+                    expected: "SparseTensor",
+                })?;
+            Header::SparseTensor(crate::sparse::decode_sparse_header(&sparse)?)
+        }
         other => Header::Other {
             header_type: other.variant_name().unwrap_or("unknown"),
         },
@@ -375,8 +406,21 @@ fn decode_tensor_header(tensor: &fb::Tensor<'_>) -> Result<TensorHeader> {
 
 /// Maps the `Tensor.type` union to an element type, as Arrow C++ does.
 fn decode_dtype(tensor: &fb::Tensor<'_>) -> Result<DType> {
-    let type_type = tensor.type_type();
-    if let Some(int) = tensor.type__as_int() {
+    dtype_from_type_union(
+        tensor.type_type(),
+        tensor.type__as_int(),
+        tensor.type__as_floating_point(),
+    )
+}
+
+/// Maps a `Type` union (given as its type code and the two tables a tensor may hold) to an
+/// element type, as Arrow C++ does.
+pub(crate) fn dtype_from_type_union(
+    type_type: fb::Type,
+    int: Option<fb::Int<'_>>,
+    float: Option<fb::FloatingPoint<'_>>,
+) -> Result<DType> {
+    if let Some(int) = int {
         return Ok(match (int.bitWidth(), int.is_signed()) {
             (8, true) => DType::Int8,
             (16, true) => DType::Int16,
@@ -389,7 +433,7 @@ fn decode_dtype(tensor: &fb::Tensor<'_>) -> Result<DType> {
             (bit_width, _) => return Err(Error::UnsupportedBitWidth { bit_width }),
         });
     }
-    if let Some(float) = tensor.type__as_floating_point() {
+    if let Some(float) = float {
         return Ok(match float.precision() {
             fb::Precision::HALF => DType::Float16,
             fb::Precision::SINGLE => DType::Float32,
@@ -459,7 +503,7 @@ impl DensePlan {
 
 /// `L` for a flatbuffer of `flatbuffer_len` bytes: padded so that `8 + L` is a multiple of
 /// `alignment`.
-fn padded_metadata_len(flatbuffer_len: usize, alignment: usize) -> Result<usize> {
+pub(crate) fn padded_metadata_len(flatbuffer_len: usize, alignment: usize) -> Result<usize> {
     let len = (flatbuffer_len + 8).next_multiple_of(alignment) - 8;
     if i32::try_from(len).is_err() {
         return Err(Error::Overflow {
@@ -470,7 +514,7 @@ fn padded_metadata_len(flatbuffer_len: usize, alignment: usize) -> Result<usize>
 }
 
 /// Writes the 8-byte prefix, the metadata and its zero padding into the front of `region`.
-fn write_framed_metadata(region: &mut [u8], metadata: &[u8], metadata_len: usize) {
+pub(crate) fn write_framed_metadata(region: &mut [u8], metadata: &[u8], metadata_len: usize) {
     region[..4].copy_from_slice(&CONTINUATION_MARKER);
     region[4..8].copy_from_slice(&(metadata_len as i32).to_le_bytes());
     region[8..8 + metadata.len()].copy_from_slice(metadata);
@@ -572,7 +616,7 @@ fn encode_tensor_metadata(
 }
 
 /// Builds the `Int` or `FloatingPoint` table of an element type.
-fn encode_dtype(
+pub(crate) fn encode_dtype(
     fbb: &mut FlatBufferBuilder<'_>,
     dtype: DType,
 ) -> (fb::Type, WIPOffset<flatbuffers::UnionWIPOffset>) {
@@ -646,7 +690,7 @@ mod tests {
             let mut src = eos;
             assert!(read_message(&mut src, &opts).unwrap().is_none());
             assert!(matches!(
-                read_tensor(&mut eos.as_ref()),
+                read_tensor(&mut &eos[..]),
                 Err(Error::EndOfStream)
             ));
         }
@@ -654,7 +698,8 @@ mod tests {
 
     #[test]
     fn hostile_prefixes() {
-        let cases: &[(&[u8], fn(&Error) -> bool)] = &[
+        type Case<'c> = (&'c [u8], fn(&Error) -> bool);
+        let cases: &[Case<'_>] = &[
             (&[1, 2], |e| matches!(e, Error::Truncated { .. })),
             (&[0xfe, 0xff, 0xff, 0xff], |e| {
                 matches!(e, Error::InvalidContinuation { value: -2 })
@@ -710,7 +755,7 @@ mod tests {
         let err = read_tensor_with(&mut &misaligned[..], &strict).unwrap_err();
         // The body may land aligned by chance if the vector's allocation is odd; check the
         // address decides.
-        if misaligned[192..].as_ptr() as usize % 8 != 0 {
+        if !(misaligned[192..].as_ptr() as usize).is_multiple_of(8) {
             assert!(
                 matches!(err, Error::Misaligned { alignment: 8, .. }),
                 "{err}"

@@ -35,6 +35,7 @@ pub mod ipc;
 pub mod layout;
 pub mod npy;
 pub mod sink;
+pub mod sparse;
 pub mod tensor;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -47,6 +48,10 @@ pub use ipc::{
     read_tensor_with, tensor_size, write_tensor,
 };
 pub use sink::{TensorSink, TensorSinkExt, TensorSource, TensorSourceExt};
+pub use sparse::{
+    SparseFormat, SparseTensor, SparseTensorHeader, read_sparse_tensor, sparse_tensor_size,
+    write_sparse_tensor,
+};
 pub use tensor::{Tensor, TensorData};
 
 /// Re-exported so users need not depend on `arrow-buffer` for the one type they touch.

@@ -5,4 +5,5 @@ mod cli;
 mod common;
 mod golden;
 mod proptests;
+mod sparse;
 mod pyarrow_interop;

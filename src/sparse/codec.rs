@@ -1,0 +1,754 @@
+//! Encoding and decoding of Arrow IPC `SparseTensor` messages, byte-identical with Arrow C++
+//! `ipc::WriteSparseTensor` (see `docs/FORMAT.md`, "Sparse tensors").
+
+use flatbuffers::{FlatBufferBuilder, WIPOffset};
+
+use super::{
+    CompressedAxis, CooIndex, CsfIndex, CsxIndex, IndexVector, SPARSE_ALIGNMENT, SparseFormat,
+    SparseIndex, SparseTensor, check_index_type,
+};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::generated as fb;
+use crate::ipc::{
+    self, ReadOptions, WRITE_VERSION, dtype_from_type_union, encode_dtype, padded_metadata_len,
+    write_framed_metadata,
+};
+use crate::layout;
+use crate::sink::{TensorSink, TensorSource};
+use crate::tensor::TensorData;
+
+/// A `Buffer` record of a message: an offset into the body and a length, as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferSpec {
+    /// Offset from the start of the body.
+    pub offset: i64,
+    /// Length: bytes, except for CSF index buffers, where it is a number of elements.
+    pub length: i64,
+}
+
+impl From<&fb::Buffer> for BufferSpec {
+    fn from(b: &fb::Buffer) -> Self {
+        BufferSpec {
+            offset: b.offset(),
+            length: b.length(),
+        }
+    }
+}
+
+/// The decoded sparse index of a `SparseTensor` message, before any check against the body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SparseIndexHeader {
+    /// `SparseTensorIndexCOO`.
+    Coo {
+        /// The coordinates' type.
+        indices_type: DType,
+        /// `indicesStrides` as written, `None` when absent or empty (row-major).
+        indices_strides: Option<Vec<i64>>,
+        /// `indicesBuffer`.
+        indices: BufferSpec,
+        /// `isCanonical`.
+        is_canonical: bool,
+    },
+    /// `SparseMatrixIndexCSX`.
+    Csx {
+        /// `compressedAxis`.
+        axis: CompressedAxis,
+        /// `indptrType`.
+        indptr_type: DType,
+        /// `indptrBuffer`.
+        indptr: BufferSpec,
+        /// `indicesType`.
+        indices_type: DType,
+        /// `indicesBuffer`.
+        indices: BufferSpec,
+    },
+    /// `SparseTensorIndexCSF`.
+    Csf {
+        /// `indptrType`.
+        indptr_type: DType,
+        /// `indptrBuffers` (lengths are element counts).
+        indptr: Vec<BufferSpec>,
+        /// `indicesType`.
+        indices_type: DType,
+        /// `indicesBuffers` (lengths are element counts).
+        indices: Vec<BufferSpec>,
+        /// `axisOrder`.
+        axis_order: Vec<i32>,
+    },
+}
+
+/// The decoded header of a sparse tensor message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SparseTensorHeader {
+    /// The element type of the values.
+    pub dtype: DType,
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The dimension names (empty when every name is empty or absent).
+    pub dim_names: Vec<String>,
+    /// `non_zero_length`.
+    pub non_zero_length: usize,
+    /// The sparse index.
+    pub index: SparseIndexHeader,
+    /// The values buffer.
+    pub data: BufferSpec,
+}
+
+impl SparseTensorHeader {
+    /// The index format.
+    pub fn format(&self) -> SparseFormat {
+        match &self.index {
+            SparseIndexHeader::Coo { .. } => SparseFormat::Coo,
+            SparseIndexHeader::Csx {
+                axis: CompressedAxis::Row,
+                ..
+            } => SparseFormat::Csr,
+            SparseIndexHeader::Csx { .. } => SparseFormat::Csc,
+            SparseIndexHeader::Csf { .. } => SparseFormat::Csf,
+        }
+    }
+
+    /// The type of the index values (`indices`).
+    pub fn index_type(&self) -> DType {
+        match &self.index {
+            SparseIndexHeader::Coo { indices_type, .. }
+            | SparseIndexHeader::Csx { indices_type, .. }
+            | SparseIndexHeader::Csf { indices_type, .. } => *indices_type,
+        }
+    }
+}
+
+/// An `Int` table as an index type (uint64 is decoded, and refused later, as Arrow C++ does).
+fn decode_int(int: fb::Int<'_>) -> Result<DType> {
+    ipc::dtype_from_type_union(fb::Type::Int, Some(int), None)
+}
+
+/// Decodes a `SparseTensor` table.
+pub(crate) fn decode_sparse_header(sparse: &fb::SparseTensor<'_>) -> Result<SparseTensorHeader> {
+    let dtype = dtype_from_type_union(
+        sparse.type_type(),
+        sparse.type__as_int(),
+        sparse.type__as_floating_point(),
+    )?;
+    let dims = sparse.shape();
+    let mut shape = Vec::with_capacity(dims.len());
+    let mut dim_names = Vec::with_capacity(dims.len());
+    for (axis, dim) in dims.iter().enumerate() {
+        let size = dim.size();
+        shape.push(usize::try_from(size).map_err(|_| Error::NegativeDimension { axis, size })?);
+        dim_names.push(dim.name().unwrap_or("").to_owned());
+    }
+    if dim_names.iter().all(String::is_empty) {
+        dim_names.clear();
+    }
+    let nnz = sparse.non_zero_length();
+    let non_zero_length = usize::try_from(nnz).map_err(|_| Error::SparseIndexOutOfRange {
+        what: "non_zero_length",
+        position: 0,
+        value: nnz,
+        bound: 0,
+    })?;
+    let unsupported = || Error::UnsupportedSparseIndex {
+        format: sparse
+            .sparseIndex_type()
+            .variant_name()
+            .unwrap_or("unknown")
+            .to_owned(),
+    };
+    let index = match sparse.sparseIndex_type() {
+        fb::SparseTensorIndex::SparseTensorIndexCOO => {
+            let coo = sparse
+                .sparseIndex_as_sparse_tensor_index_coo()
+                .ok_or_else(unsupported)?;
+            SparseIndexHeader::Coo {
+                indices_type: decode_int(coo.indicesType())?,
+                indices_strides: coo
+                    .indicesStrides()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.iter().collect()),
+                indices: coo.indicesBuffer().into(),
+                is_canonical: coo.isCanonical(),
+            }
+        }
+        fb::SparseTensorIndex::SparseMatrixIndexCSX => {
+            let csx = sparse
+                .sparseIndex_as_sparse_matrix_index_csx()
+                .ok_or_else(unsupported)?;
+            let axis = match csx.compressedAxis() {
+                fb::SparseMatrixCompressedAxis::Row => CompressedAxis::Row,
+                fb::SparseMatrixCompressedAxis::Column => CompressedAxis::Column,
+                other => {
+                    return Err(Error::UnsupportedSparseIndex {
+                        format: format!("SparseMatrixIndexCSX with compressedAxis {}", other.0),
+                    });
+                }
+            };
+            SparseIndexHeader::Csx {
+                axis,
+                indptr_type: decode_int(csx.indptrType())?,
+                indptr: csx.indptrBuffer().into(),
+                indices_type: decode_int(csx.indicesType())?,
+                indices: csx.indicesBuffer().into(),
+            }
+        }
+        fb::SparseTensorIndex::SparseTensorIndexCSF => {
+            let csf = sparse
+                .sparseIndex_as_sparse_tensor_index_csf()
+                .ok_or_else(unsupported)?;
+            SparseIndexHeader::Csf {
+                indptr_type: decode_int(csf.indptrType())?,
+                indptr: csf.indptrBuffers().iter().map(BufferSpec::from).collect(),
+                indices_type: decode_int(csf.indicesType())?,
+                indices: csf.indicesBuffers().iter().map(BufferSpec::from).collect(),
+                axis_order: csf.axisOrder().iter().collect(),
+            }
+        }
+        _ => return Err(unsupported()),
+    };
+    Ok(SparseTensorHeader {
+        dtype,
+        shape,
+        dim_names,
+        non_zero_length,
+        index,
+        data: sparse.data().into(),
+    })
+}
+
+/// The bytes `spec` names in `body` (`length` bytes from `offset`), checked to lie inside it.
+fn slice_body<'a>(
+    body: &TensorData<'a>,
+    offset: i64,
+    length: i64,
+    what: &'static str,
+) -> Result<TensorData<'a>> {
+    let out_of_bounds = || Error::SparseBufferOutOfBounds {
+        what,
+        offset,
+        length,
+        body_len: body.len(),
+    };
+    let start = usize::try_from(offset).map_err(|_| out_of_bounds())?;
+    let len = usize::try_from(length).map_err(|_| out_of_bounds())?;
+    match start.checked_add(len) {
+        Some(end) if end <= body.len() => Ok(body.slice(start, len)),
+        _ => Err(out_of_bounds()),
+    }
+}
+
+/// Aligns a non-empty buffer to `width` (copy, or an error when strict).
+fn align(data: TensorData<'_>, width: usize, strict: bool) -> Result<TensorData<'_>> {
+    if data.is_empty() {
+        Ok(data)
+    } else {
+        data.aligned(width, strict)
+    }
+}
+
+/// An index vector of `count` elements of `dtype` in a buffer of `byte_len` bytes at
+/// `offset`, which must hold them.
+fn index_vector<'a>(
+    body: &TensorData<'a>,
+    dtype: DType,
+    spec: BufferSpec,
+    count: usize,
+    what: &'static str,
+    strict: bool,
+) -> Result<IndexVector<'a>> {
+    check_index_type(dtype)?;
+    let data = slice_body(body, spec.offset, spec.length, what)?;
+    let required = count
+        .checked_mul(dtype.byte_width())
+        .ok_or(Error::Overflow { what })?;
+    if data.len() < required {
+        return Err(Error::SparseLength {
+            what,
+            expected: required,
+            found: data.len(),
+        });
+    }
+    IndexVector::new(dtype, align(data, dtype.byte_width(), strict)?, count)
+}
+
+/// A CSF element count as recorded in a buffer record.
+fn csf_count(spec: BufferSpec, what: &'static str) -> Result<usize> {
+    usize::try_from(spec.length).map_err(|_| Error::SparseBufferOutOfBounds {
+        what,
+        offset: spec.offset,
+        length: spec.length,
+        body_len: 0,
+    })
+}
+
+/// Validates a sparse header against its body and assembles the tensor, as Arrow C++
+/// `ReadSparseTensor` does, plus the consistency checks of [`SparseTensor::new`].
+pub(crate) fn sparse_from_header<'a>(
+    header: SparseTensorHeader,
+    body: TensorData<'a>,
+    options: &ReadOptions,
+) -> Result<SparseTensor<'a>> {
+    let strict = options.require_alignment;
+    let SparseTensorHeader {
+        dtype,
+        shape,
+        dim_names,
+        non_zero_length: nnz,
+        index,
+        data,
+    } = header;
+    if data.offset % SPARSE_ALIGNMENT as i64 != 0 {
+        return Err(Error::MisalignedSparseBuffer {
+            offset: data.offset,
+        });
+    }
+    let ndim = shape.len();
+    let index = match index {
+        SparseIndexHeader::Coo {
+            indices_type,
+            indices_strides,
+            indices,
+            is_canonical,
+        } => {
+            check_index_type(indices_type)?;
+            let w = indices_type.byte_width();
+            let strides = match indices_strides {
+                None => {
+                    let s = layout::row_major_strides(&[nnz, ndim], w)?;
+                    [s[0], s[1]]
+                }
+                Some(raw) => {
+                    if raw.len() != 2 {
+                        return Err(Error::StridesLengthMismatch {
+                            shape_len: 2,
+                            strides_len: raw.len(),
+                        });
+                    }
+                    let mut s = [0usize; 2];
+                    for (axis, (&stride, out)) in raw.iter().zip(&mut s).enumerate() {
+                        *out = usize::try_from(stride)
+                            .map_err(|_| Error::NegativeStride { axis, stride })?;
+                    }
+                    s
+                }
+            };
+            let coords = slice_body(&body, indices.offset, indices.length, "COO indices")?;
+            let coords = align(coords, w, strict)?;
+            SparseIndex::Coo(CooIndex::unchecked(
+                indices_type,
+                coords,
+                nnz,
+                ndim,
+                strides,
+                is_canonical,
+            )?)
+        }
+        SparseIndexHeader::Csx {
+            axis,
+            indptr_type,
+            indptr,
+            indices_type,
+            indices,
+        } => {
+            if ndim != 2 {
+                return Err(Error::SparseShape {
+                    reason: "a CSR/CSC index needs a matrix (two dimensions)",
+                    ndim,
+                });
+            }
+            if indptr_type != indices_type {
+                return Err(Error::MismatchedIndexTypes {
+                    indptr: indptr_type,
+                    indices: indices_type,
+                });
+            }
+            let indptr_len = shape[axis.axis()].checked_add(1).ok_or(Error::Overflow {
+                what: "the indptr length",
+            })?;
+            let indices = index_vector(&body, indices_type, indices, nnz, "CSX indices", strict)?;
+            let indptr =
+                index_vector(&body, indptr_type, indptr, indptr_len, "CSX indptr", strict)?;
+            SparseIndex::Csx(CsxIndex::new(axis, indptr, indices)?)
+        }
+        SparseIndexHeader::Csf {
+            indptr_type,
+            indptr,
+            indices_type,
+            indices,
+            axis_order,
+        } => {
+            if ndim < 2 {
+                return Err(Error::SparseShape {
+                    reason: "a CSF index needs at least two dimensions",
+                    ndim,
+                });
+            }
+            if indptr_type != indices_type {
+                return Err(Error::MismatchedIndexTypes {
+                    indptr: indptr_type,
+                    indices: indices_type,
+                });
+            }
+            check_index_type(indices_type)?;
+            if indices.len() != ndim || indptr.len() + 1 != ndim || axis_order.len() != ndim {
+                return Err(Error::SparseLength {
+                    what: "CSF indices buffers / indptr buffers + 1 / axis order entries",
+                    expected: ndim,
+                    found: if indices.len() != ndim {
+                        indices.len()
+                    } else if indptr.len() + 1 != ndim {
+                        indptr.len() + 1
+                    } else {
+                        axis_order.len()
+                    },
+                });
+            }
+            // Record lengths are element counts; check that they agree with each other before
+            // touching the body, so a writer that recorded byte lengths is named as such.
+            let index_counts = indices
+                .iter()
+                .map(|&s| csf_count(s, "CSF indices"))
+                .collect::<Result<Vec<usize>>>()?;
+            let indptr_counts = indptr
+                .iter()
+                .map(|&s| csf_count(s, "CSF indptr"))
+                .collect::<Result<Vec<usize>>>()?;
+            for (level, (&p, &i)) in indptr_counts.iter().zip(&index_counts).enumerate() {
+                if Some(p) != i.checked_add(1) {
+                    return Err(Error::SparseLength {
+                        what: if level == 0 {
+                            "CSF indptr[0] length (indices[0] length + 1; buffer lengths must be element counts)"
+                        } else {
+                            "CSF indptr length (indices length of the same level + 1; buffer lengths must be element counts)"
+                        },
+                        expected: i.saturating_add(1),
+                        found: p,
+                    });
+                }
+            }
+            if index_counts[ndim - 1] != nnz {
+                return Err(Error::SparseLength {
+                    what: "CSF indices of the last level (the non-zero length)",
+                    expected: nnz,
+                    found: index_counts[ndim - 1],
+                });
+            }
+            let byte_spec = |spec: BufferSpec, count: usize, what| -> Result<BufferSpec> {
+                let bytes = count
+                    .checked_mul(indices_type.byte_width())
+                    .and_then(|n| i64::try_from(n).ok())
+                    .ok_or(Error::Overflow { what })?;
+                Ok(BufferSpec {
+                    offset: spec.offset,
+                    length: bytes,
+                })
+            };
+            let mut indptr_vectors = Vec::with_capacity(ndim - 1);
+            for (&spec, &count) in indptr.iter().zip(&indptr_counts) {
+                let spec = byte_spec(spec, count, "CSF indptr")?;
+                indptr_vectors.push(index_vector(
+                    &body,
+                    indptr_type,
+                    spec,
+                    count,
+                    "CSF indptr",
+                    strict,
+                )?);
+            }
+            let mut indices_vectors = Vec::with_capacity(ndim);
+            for (&spec, &count) in indices.iter().zip(&index_counts) {
+                let spec = byte_spec(spec, count, "CSF indices")?;
+                indices_vectors.push(index_vector(
+                    &body,
+                    indices_type,
+                    spec,
+                    count,
+                    "CSF indices",
+                    strict,
+                )?);
+            }
+            let order = axis_order
+                .iter()
+                .map(|&a| usize::try_from(a))
+                .collect::<std::result::Result<Vec<usize>, _>>()
+                .map_err(|_| Error::InvalidAxisOrder {
+                    axis_order: axis_order.iter().map(|&a| i64::from(a)).collect(),
+                })?;
+            SparseIndex::Csf(CsfIndex::new(indptr_vectors, indices_vectors, order)?)
+        }
+    };
+    let values = slice_body(&body, data.offset, data.length, "data")?;
+    let values = align(values, dtype.byte_width(), strict)?;
+    SparseTensor::new(dtype, shape, index, values, dim_names)
+}
+
+/// Reads one sparse tensor with the default [`ReadOptions`], zero-copy.
+///
+/// [`Error::EndOfStream`] when the stream has ended; [`Error::UnexpectedHeader`] for a message
+/// of another kind.
+pub fn read_sparse_tensor<'a, S: TensorSource<'a> + ?Sized>(
+    source: &mut S,
+) -> Result<SparseTensor<'a>> {
+    read_sparse_tensor_with(source, &ReadOptions::default())
+}
+
+/// Reads one sparse tensor with the given options.
+pub fn read_sparse_tensor_with<'a, S: TensorSource<'a> + ?Sized>(
+    source: &mut S,
+    options: &ReadOptions,
+) -> Result<SparseTensor<'a>> {
+    ipc::read_message(source, options)?
+        .ok_or(Error::EndOfStream)?
+        .into_sparse_tensor(options)
+}
+
+/// What the writer writes: the encoded metadata and the body buffers in order.
+struct SparsePlan<'t> {
+    metadata: Vec<u8>,
+    metadata_len: usize,
+    buffers: Vec<&'t [u8]>,
+    body_len: usize,
+}
+
+impl<'t> SparsePlan<'t> {
+    fn new(st: &'t SparseTensor<'_>) -> Result<Self> {
+        // Arrow C++ writes each source buffer whole.
+        let mut buffers: Vec<&'t [u8]> = Vec::new();
+        match st.index() {
+            SparseIndex::Coo(coo) => buffers.push(coo.data().as_bytes()),
+            SparseIndex::Csx(csx) => {
+                buffers.push(csx.indptr().data().as_bytes());
+                buffers.push(csx.indices().data().as_bytes());
+            }
+            SparseIndex::Csf(csf) => {
+                buffers.extend(csf.indptr().iter().map(|v| v.data().as_bytes()));
+                buffers.extend(csf.indices().iter().map(|v| v.data().as_bytes()));
+            }
+        }
+        buffers.push(st.data().as_bytes());
+        let mut specs = Vec::with_capacity(buffers.len());
+        let mut offset = 0usize;
+        for b in &buffers {
+            let padded = padded_len(b.len())?;
+            specs.push((offset, padded));
+            offset = offset.checked_add(padded).ok_or(Error::Overflow {
+                what: "the body length",
+            })?;
+        }
+        let metadata = encode_sparse_metadata(st, &specs, offset)?;
+        let metadata_len = padded_metadata_len(metadata.len(), SPARSE_ALIGNMENT)?;
+        Ok(SparsePlan {
+            metadata,
+            metadata_len,
+            buffers,
+            body_len: offset,
+        })
+    }
+
+    fn total_len(&self) -> Result<usize> {
+        (8 + self.metadata_len)
+            .checked_add(self.body_len)
+            .ok_or(Error::Overflow {
+                what: "the message size",
+            })
+    }
+}
+
+fn padded_len(len: usize) -> Result<usize> {
+    len.checked_next_multiple_of(SPARSE_ALIGNMENT)
+        .ok_or(Error::Overflow {
+            what: "a padded buffer length",
+        })
+}
+
+/// The exact number of bytes [`write_sparse_tensor`] writes for `st`.
+pub fn sparse_tensor_size(st: &SparseTensor<'_>) -> Result<usize> {
+    SparsePlan::new(st)?.total_len()
+}
+
+/// Writes `st` as one sparse tensor message, byte-identical with Arrow C++
+/// `ipc::WriteSparseTensor`, and returns the number of bytes written.
+///
+/// The sink is told the exact size first; then the metadata and each buffer (zero-padded to a
+/// multiple of 8) are copied once into the sink's region.
+pub fn write_sparse_tensor<S: TensorSink + ?Sized>(
+    st: &SparseTensor<'_>,
+    sink: &mut S,
+) -> Result<usize> {
+    let plan = SparsePlan::new(st)?;
+    let total = plan.total_len()?;
+    let region = sink.reserve(total)?;
+    if region.len() != total {
+        return Err(Error::SinkState(
+            "reserve returned a region of the wrong size",
+        ));
+    }
+    write_framed_metadata(region, &plan.metadata, plan.metadata_len);
+    let mut at = 8 + plan.metadata_len;
+    for b in &plan.buffers {
+        let padded = padded_len(b.len())?;
+        region[at..at + b.len()].copy_from_slice(b);
+        region[at + b.len()..at + padded].fill(0);
+        at += padded;
+    }
+    sink.commit()?;
+    Ok(total)
+}
+
+/// The `Int` table of an index type.
+fn int_table<'b>(fbb: &mut FlatBufferBuilder<'b>, dtype: DType) -> WIPOffset<fb::Int<'b>> {
+    fb::Int::create(
+        fbb,
+        &fb::IntArgs {
+            bitWidth: dtype.bit_width() as i32,
+            is_signed: dtype.is_signed(),
+        },
+    )
+}
+
+fn to_i64(v: usize, what: &'static str) -> Result<i64> {
+    i64::try_from(v).map_err(|_| Error::Overflow { what })
+}
+
+/// Builds the flatbuffer `Message` of a sparse tensor in Arrow C++'s builder order
+/// (`MakeSparseTensor` in `metadata_internal.cc`), so that the bytes are identical.
+/// `specs` are the (offset, padded length) of each body buffer in order.
+fn encode_sparse_metadata(
+    st: &SparseTensor<'_>,
+    specs: &[(usize, usize)],
+    body_len: usize,
+) -> Result<Vec<u8>> {
+    let mut fbb = FlatBufferBuilder::with_capacity(1024);
+    let (type_type, type_table) = encode_dtype(&mut fbb, st.dtype());
+    let mut dims = Vec::with_capacity(st.ndim());
+    for (axis, &size) in st.shape().iter().enumerate() {
+        let name = fbb.create_string(st.dim_name(axis));
+        let dim = fb::TensorDim::create(
+            &mut fbb,
+            &fb::TensorDimArgs {
+                size: to_i64(size, "a dimension")?,
+                name: Some(name),
+            },
+        );
+        dims.push(dim);
+    }
+    let shape = fbb.create_vector(&dims);
+    let buffer = |(offset, len): (usize, usize)| -> Result<fb::Buffer> {
+        Ok(fb::Buffer::new(
+            to_i64(offset, "a buffer offset")?,
+            to_i64(len, "a buffer length")?,
+        ))
+    };
+    let (index_type, index) = match st.index() {
+        SparseIndex::Coo(coo) => {
+            let int = int_table(&mut fbb, coo.index_type());
+            let [s0, s1] = coo.strides();
+            let strides = fbb.create_vector(&[to_i64(s0, "a stride")?, to_i64(s1, "a stride")?]);
+            let indices = buffer(specs[0])?;
+            let table = fb::SparseTensorIndexCOO::create(
+                &mut fbb,
+                &fb::SparseTensorIndexCOOArgs {
+                    indicesType: Some(int),
+                    indicesStrides: Some(strides),
+                    indicesBuffer: Some(&indices),
+                    isCanonical: coo.is_canonical(),
+                },
+            );
+            (
+                fb::SparseTensorIndex::SparseTensorIndexCOO,
+                table.as_union_value(),
+            )
+        }
+        SparseIndex::Csx(csx) => {
+            let indptr_type = int_table(&mut fbb, csx.indptr().index_type());
+            let indices_type = int_table(&mut fbb, csx.indices().index_type());
+            let indptr = buffer(specs[0])?;
+            let indices = buffer(specs[1])?;
+            let table = fb::SparseMatrixIndexCSX::create(
+                &mut fbb,
+                &fb::SparseMatrixIndexCSXArgs {
+                    compressedAxis: match csx.axis() {
+                        CompressedAxis::Row => fb::SparseMatrixCompressedAxis::Row,
+                        CompressedAxis::Column => fb::SparseMatrixCompressedAxis::Column,
+                    },
+                    indptrType: Some(indptr_type),
+                    indptrBuffer: Some(&indptr),
+                    indicesType: Some(indices_type),
+                    indicesBuffer: Some(&indices),
+                },
+            );
+            (
+                fb::SparseTensorIndex::SparseMatrixIndexCSX,
+                table.as_union_value(),
+            )
+        }
+        SparseIndex::Csf(csf) => {
+            let dtype = csf.index_type();
+            let indptr_type = int_table(&mut fbb, dtype);
+            let indices_type = int_table(&mut fbb, dtype);
+            let n_indptr = csf.indptr().len();
+            // CSF records element counts, not byte lengths (the C++ reader relies on it).
+            let counted = |spec: (usize, usize), count: usize| buffer((spec.0, count));
+            let indices = csf
+                .indices()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| counted(specs[n_indptr + i], v.len()))
+                .collect::<Result<Vec<_>>>()?;
+            let indptr = csf
+                .indptr()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| counted(specs[i], v.len()))
+                .collect::<Result<Vec<_>>>()?;
+            let indices = fbb.create_vector(&indices);
+            let indptr = fbb.create_vector(&indptr);
+            let axis_order = csf
+                .axis_order()
+                .iter()
+                .map(|&a| i32::try_from(a).map_err(|_| Error::Overflow { what: "an axis" }))
+                .collect::<Result<Vec<i32>>>()?;
+            let axis_order = fbb.create_vector(&axis_order);
+            let table = fb::SparseTensorIndexCSF::create(
+                &mut fbb,
+                &fb::SparseTensorIndexCSFArgs {
+                    indptrType: Some(indptr_type),
+                    indptrBuffers: Some(indptr),
+                    indicesType: Some(indices_type),
+                    indicesBuffers: Some(indices),
+                    axisOrder: Some(axis_order),
+                },
+            );
+            (
+                fb::SparseTensorIndex::SparseTensorIndexCSF,
+                table.as_union_value(),
+            )
+        }
+    };
+    let data = buffer(specs[specs.len() - 1])?;
+    let sparse = fb::SparseTensor::create(
+        &mut fbb,
+        &fb::SparseTensorArgs {
+            type_type,
+            type_: Some(type_table),
+            shape: Some(shape),
+            non_zero_length: to_i64(st.non_zero_length(), "the non-zero length")?,
+            sparseIndex_type: index_type,
+            sparseIndex: Some(index),
+            data: Some(&data),
+        },
+    );
+    let message = fb::Message::create(
+        &mut fbb,
+        &fb::MessageArgs {
+            version: WRITE_VERSION,
+            header_type: fb::MessageHeader::SparseTensor,
+            header: Some(sparse.as_union_value()),
+            bodyLength: to_i64(body_len, "the body length")?,
+            custom_metadata: None,
+        },
+    );
+    fbb.finish(message, None);
+    Ok(fbb.finished_data().to_vec())
+}

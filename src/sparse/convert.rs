@@ -1,0 +1,330 @@
+//! Dense to sparse and back, producing what Arrow C++ `SparseCOOTensor::Make`,
+//! `SparseCSRMatrix::Make`, `SparseCSCMatrix::Make` and `SparseCSFTensor::Make` produce.
+
+use std::borrow::Cow;
+
+use arrow_buffer::Buffer;
+
+use super::{
+    CompressedAxis, CooIndex, CsfIndex, CsxIndex, IndexWriter, SparseFormat, SparseIndex,
+    SparseTensor, check_index_capacity,
+};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::layout;
+use crate::tensor::{Tensor, TensorData};
+
+/// The bits of an element that make it non-zero: everything for integers, everything but the
+/// sign for floats (so `-0.0` is zero and NaN is not, as `x != 0` in C++).
+fn nonzero_mask(dtype: DType) -> u64 {
+    match dtype {
+        DType::Float16 => 0x7fff,
+        DType::Float32 => 0x7fff_ffff,
+        DType::Float64 => 0x7fff_ffff_ffff_ffff,
+        _ => u64::MAX,
+    }
+}
+
+/// Calls `f(position, element bytes)` for every non-zero element of `bytes`, in order.
+fn scan_nonzero<F>(bytes: &[u8], dtype: DType, mut f: F) -> Result<()>
+where
+    F: FnMut(usize, &[u8]) -> Result<()>,
+{
+    fn scan<const W: usize, F: FnMut(usize, &[u8]) -> Result<()>>(
+        bytes: &[u8],
+        mask: u64,
+        f: &mut F,
+    ) -> Result<()> {
+        for (i, chunk) in bytes.chunks_exact(W).enumerate() {
+            let mut word = [0u8; 8];
+            word[..W].copy_from_slice(chunk);
+            if u64::from_le_bytes(word) & mask != 0 {
+                f(i, chunk)?;
+            }
+        }
+        Ok(())
+    }
+    let mask = nonzero_mask(dtype);
+    match dtype.byte_width() {
+        1 => scan::<1, F>(bytes, mask, &mut f),
+        2 => scan::<2, F>(bytes, mask, &mut f),
+        4 => scan::<4, F>(bytes, mask, &mut f),
+        _ => scan::<8, F>(bytes, mask, &mut f),
+    }
+}
+
+/// The elements of `tensor` in the row-major order of its axes permuted by `order` (the last
+/// axis of `order` varying fastest), borrowed when that is how they lie.
+fn elements_in_order<'t>(tensor: &'t Tensor<'_>, order: &[usize]) -> Result<Cow<'t, [u8]>> {
+    let identity = order.iter().enumerate().all(|(i, &a)| i == a);
+    if identity && tensor.is_row_major() {
+        return Ok(Cow::Borrowed(&tensor.as_bytes()[..tensor.dense_byte_len()]));
+    }
+    let shape: Vec<usize> = order.iter().map(|&a| tensor.shape()[a]).collect();
+    let strides: Vec<usize> = order.iter().map(|&a| tensor.strides()[a]).collect();
+    let mut out = vec![0u8; tensor.dense_byte_len()];
+    layout::gather_row_major(
+        tensor.as_bytes(),
+        &shape,
+        &strides,
+        tensor.dtype().byte_width(),
+        &mut out,
+    );
+    Ok(Cow::Owned(out))
+}
+
+/// The stable argsort of a shape: Arrow C++'s CSF axis order.
+fn argsort(shape: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..shape.len()).collect();
+    order.sort_by_key(|&a| shape[a]);
+    order
+}
+
+impl SparseTensor<'static> {
+    /// Converts a dense tensor to `format` with int64 indices, as Arrow C++
+    /// `SparseCOOTensor::Make(tensor)` (and the CSR, CSC, CSF equivalents) does.
+    pub fn from_dense(tensor: &Tensor<'_>, format: SparseFormat) -> Result<Self> {
+        Self::from_dense_with_index_type(tensor, format, DType::Int64)
+    }
+
+    /// Converts a dense tensor to `format` with indices of `index_type`.
+    ///
+    /// The non-zero values are taken in row-major order (COO, CSR), column-major order (CSC),
+    /// or the row-major order of the axes sorted by size (CSF, whose `axis_order` is that
+    /// stable argsort of the shape). COO coordinates are a row-major matrix flagged canonical.
+    /// CSR and CSC need a matrix, CSF at least two dimensions.
+    ///
+    /// One divergence from Arrow C++ 26: for a *column-major* input of two or more
+    /// dimensions, Arrow's COO converter produces wrong coordinates (apache/arrow GH-47580);
+    /// this converter gives the same result as for the row-major copy of the tensor.
+    pub fn from_dense_with_index_type(
+        tensor: &Tensor<'_>,
+        format: SparseFormat,
+        index_type: DType,
+    ) -> Result<Self> {
+        check_index_capacity(index_type, tensor.shape())?;
+        let ndim = tensor.ndim();
+        match format {
+            SparseFormat::Coo => {}
+            SparseFormat::Csr | SparseFormat::Csc if ndim != 2 => {
+                return Err(Error::SparseShape {
+                    reason: "a CSR/CSC matrix needs two dimensions",
+                    ndim,
+                });
+            }
+            SparseFormat::Csf if ndim < 2 => {
+                return Err(Error::SparseShape {
+                    reason: "a CSF tensor needs at least two dimensions",
+                    ndim,
+                });
+            }
+            _ => {}
+        }
+        let dtype = tensor.dtype();
+        let width = dtype.byte_width();
+        let shape = tensor.shape();
+        let mut values: Vec<u8> = Vec::new();
+        let index = match format {
+            SparseFormat::Coo => {
+                let order: Vec<usize> = (0..ndim).collect();
+                let elements = elements_in_order(tensor, &order)?;
+                let mut coords = IndexWriter::new(index_type, 0)?;
+                let mut coord = vec![0usize; ndim];
+                scan_nonzero(&elements, dtype, |p, v| {
+                    values.extend_from_slice(v);
+                    let mut rem = p;
+                    for axis in (0..ndim).rev() {
+                        coord[axis] = rem % shape[axis];
+                        rem /= shape[axis];
+                    }
+                    coord.iter().try_for_each(|&c| coords.push(c))
+                })?;
+                let nnz = values.len() / width;
+                let coords = coords.finish();
+                let strides = layout::row_major_strides(&[nnz, ndim], index_type.byte_width())?;
+                SparseIndex::Coo(
+                    CooIndex::unchecked(
+                        index_type,
+                        coords.data,
+                        nnz,
+                        ndim,
+                        [strides[0], strides[1]],
+                        true,
+                    )?
+                    .with_canonical(true),
+                )
+            }
+            SparseFormat::Csr | SparseFormat::Csc => {
+                let axis = if format == SparseFormat::Csr {
+                    CompressedAxis::Row
+                } else {
+                    CompressedAxis::Column
+                };
+                let order = if axis == CompressedAxis::Row {
+                    [0, 1]
+                } else {
+                    [1, 0]
+                };
+                let (major, minor) = (shape[order[0]], shape[order[1]]);
+                let elements = elements_in_order(tensor, &order)?;
+                let mut indptr = IndexWriter::new(index_type, major + 1)?;
+                let mut indices = IndexWriter::new(index_type, 0)?;
+                indptr.push(0)?;
+                let mut row = 0usize;
+                let mut count = 0usize;
+                scan_nonzero(&elements, dtype, |p, v| {
+                    values.extend_from_slice(v);
+                    let (i, j) = (p / minor, p % minor);
+                    while row < i {
+                        indptr.push(count)?;
+                        row += 1;
+                    }
+                    count += 1;
+                    indices.push(j)
+                })?;
+                while row < major {
+                    indptr.push(count)?;
+                    row += 1;
+                }
+                SparseIndex::Csx(CsxIndex::new(axis, indptr.finish(), indices.finish())?)
+            }
+            SparseFormat::Csf => {
+                let order = argsort(shape);
+                let level_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
+                let elements = elements_in_order(tensor, &order)?;
+                let mut indptr: Vec<IndexWriter> = (0..ndim - 1)
+                    .map(|_| IndexWriter::new(index_type, 0))
+                    .collect::<Result<_>>()?;
+                let mut indices: Vec<IndexWriter> = (0..ndim)
+                    .map(|_| IndexWriter::new(index_type, 0))
+                    .collect::<Result<_>>()?;
+                let mut counts = vec![0usize; ndim];
+                let mut coord = vec![0usize; ndim];
+                let mut previous: Option<Vec<usize>> = None;
+                scan_nonzero(&elements, dtype, |p, v| {
+                    values.extend_from_slice(v);
+                    let mut rem = p;
+                    for level in (0..ndim).rev() {
+                        coord[level] = rem % level_shape[level];
+                        rem /= level_shape[level];
+                    }
+                    let mut split = false;
+                    for level in 0..ndim {
+                        split = split
+                            || previous
+                                .as_ref()
+                                .is_none_or(|prev| prev[level] != coord[level]);
+                        if split {
+                            if level + 1 < ndim {
+                                indptr[level].push(counts[level + 1])?;
+                            }
+                            indices[level].push(coord[level])?;
+                            counts[level] += 1;
+                        }
+                    }
+                    match &mut previous {
+                        Some(prev) => prev.copy_from_slice(&coord),
+                        None => previous = Some(coord.clone()),
+                    }
+                    Ok(())
+                })?;
+                for level in 0..ndim - 1 {
+                    indptr[level].push(counts[level + 1])?;
+                }
+                SparseIndex::Csf(CsfIndex::new(
+                    indptr.into_iter().map(IndexWriter::finish).collect(),
+                    indices.into_iter().map(IndexWriter::finish).collect(),
+                    order,
+                )?)
+            }
+        };
+        Ok(SparseTensor::from_validated_parts(
+            dtype,
+            shape.to_vec(),
+            tensor.dim_names().to_vec(),
+            index,
+            TensorData::Shared(Buffer::from_vec(values)),
+        ))
+    }
+}
+
+impl SparseTensor<'_> {
+    /// The dense, row-major tensor (zeros where no value is stored), with the same dimension
+    /// names, as Arrow C++ `SparseTensor::ToTensor` gives it. COO coordinates are read through
+    /// their strides, so a column-major coordinates matrix densifies correctly (Arrow C++ 26
+    /// reads it as row-major). Duplicate COO coordinates keep the last value.
+    ///
+    /// The dense tensor is allocated fallibly: a shape too large for memory is
+    /// [`Error::Overflow`], not an abort.
+    pub fn to_dense(&self) -> Result<Tensor<'static>> {
+        let width = self.dtype().byte_width();
+        let shape = self.shape();
+        let len = layout::dense_byte_len(shape, width)?;
+        let mut out: Vec<u8> = Vec::new();
+        out.try_reserve_exact(len).map_err(|_| Error::Overflow {
+            what: "the dense tensor allocation",
+        })?;
+        out.resize(len, 0);
+        // Element (not byte) row-major strides.
+        let strides = layout::row_major_strides(shape, 1)?;
+        let values = self.value_bytes();
+        let mut put = |element: usize, k: usize| {
+            out[element * width..(element + 1) * width]
+                .copy_from_slice(&values[k * width..(k + 1) * width]);
+        };
+        // The index was validated against the shape on construction: every offset below is
+        // inside the tensor.
+        match self.index() {
+            SparseIndex::Coo(coo) => {
+                for k in 0..coo.non_zero_length() {
+                    let element = (0..coo.ndim())
+                        .map(|axis| coo.coord(k, axis) as usize * strides[axis])
+                        .sum();
+                    put(element, k);
+                }
+            }
+            SparseIndex::Csx(csx) => {
+                let ncols = shape[1];
+                let indptr = csx.indptr().to_vec();
+                let indices = csx.indices();
+                for (i, w) in indptr.windows(2).enumerate() {
+                    for k in w[0] as usize..w[1] as usize {
+                        let j = indices.get(k) as usize;
+                        let (r, c) = match csx.axis() {
+                            CompressedAxis::Row => (i, j),
+                            CompressedAxis::Column => (j, i),
+                        };
+                        put(r * ncols + c, k);
+                    }
+                }
+            }
+            SparseIndex::Csf(csf) => {
+                let order = csf.axis_order();
+                // The element offset of every node, level by level.
+                let mut offsets: Vec<usize> = csf.indices()[0]
+                    .to_vec()
+                    .iter()
+                    .map(|&i| i as usize * strides[order[0]])
+                    .collect();
+                for level in 1..order.len() {
+                    let indptr = csf.indptr()[level - 1].to_vec();
+                    let indices = &csf.indices()[level];
+                    let mut next = vec![0usize; indices.len()];
+                    for (parent, w) in indptr.windows(2).enumerate() {
+                        let (start, stop) = (w[0] as usize, w[1] as usize);
+                        for (child, slot) in next[start..stop].iter_mut().enumerate() {
+                            *slot = offsets[parent]
+                                + indices.get(start + child) as usize * strides[order[level]];
+                        }
+                    }
+                    offsets = next;
+                }
+                for (k, &element) in offsets.iter().enumerate() {
+                    put(element, k);
+                }
+            }
+        }
+        Tensor::from_buffer(self.dtype(), Buffer::from_vec(out), shape.to_vec())?
+            .with_dim_names(self.dim_names().to_vec())
+    }
+}

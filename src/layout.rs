@@ -7,6 +7,10 @@ use crate::error::{Error, Result};
 
 /// The number of elements of a shape (1 for a 0-d tensor), or an overflow error.
 pub fn element_count(shape: &[usize]) -> Result<usize> {
+    // An empty axis makes the tensor empty however large the other axes are.
+    if shape.contains(&0) {
+        return Ok(0);
+    }
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))

@@ -247,7 +247,7 @@ impl<'a> Tensor<'a> {
     /// Number of elements (1 for a 0-d tensor).
     pub fn len(&self) -> usize {
         // Checked at construction.
-        self.shape.iter().product()
+        layout::element_count(&self.shape).unwrap_or(usize::MAX)
     }
 
     /// Whether the tensor has no elements (some dimension is 0).

@@ -344,59 +344,19 @@ fn reader_cases_match_pyarrow() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Reader edge cases (`tests/data/reader_edge`) on which the core knowingly differs from
-/// Arrow C++, with the reason. `reader_edge_cases_known_divergences` checks them.
-const KNOWN_CORE_DIVERGENCES: &[(&str, &str)] = &[
-    (
-        "reader_edge/float_unknown_precision.arrow_tensor",
-        "Arrow C++ reads an unknown FloatingPoint precision as double; we return \
-         UnsupportedPrecision",
-    ),
-    (
-        "reader_edge/empty_tensor_huge_dims.arrow_tensor",
-        "Arrow C++ accepts an empty tensor whose other dimensions multiply past 2**63; \
-         layout::element_count overflows before it reaches the zero dimension",
-    ),
-    (
-        "reader_edge/empty_tensor_huge_dims_strides.arrow_tensor",
-        "same, with strides given",
-    ),
-    (
-        "reader_edge/empty_tensor_dims_product_overflows.arrow_tensor",
-        "same, shape [2**62, 4, 0]",
-    ),
-];
-
-fn edge_cases(known: bool) -> Vec<Value> {
-    manifest()["reader_edge_cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| {
-            let file = c["file"].as_str().unwrap();
-            KNOWN_CORE_DIVERGENCES.iter().any(|(f, _)| *f == file) == known
-        })
-        .cloned()
-        .collect()
+/// The reader edge cases crafted by the generator (`tests/data/reader_edge`).
+fn edge_cases() -> Vec<Value> {
+    manifest()["reader_edge_cases"].as_array().unwrap().clone()
 }
 
 #[test]
 fn reader_edge_cases_match_pyarrow() {
-    let cases = edge_cases(false);
+    let cases = edge_cases();
     assert!(
-        cases.len() >= 19,
+        cases.len() >= 23,
         "expected the reader edge cases, found {}",
         cases.len()
     );
-    let failures = compare_with_pyarrow(&cases);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
-#[ignore = "core bugs: the reader rejects messages Arrow C++ accepts (see KNOWN_CORE_DIVERGENCES)"]
-fn reader_edge_cases_known_divergences() {
-    let cases = edge_cases(true);
-    assert_eq!(cases.len(), KNOWN_CORE_DIVERGENCES.len());
     let failures = compare_with_pyarrow(&cases);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -437,8 +437,8 @@ pub(crate) fn dtype_from_type_union(
         return Ok(match float.precision() {
             fb::Precision::HALF => DType::Float16,
             fb::Precision::SINGLE => DType::Float32,
-            fb::Precision::DOUBLE => DType::Float64,
-            other => return Err(Error::UnsupportedPrecision { precision: other.0 }),
+            // Arrow C++ reads every other precision code as double; so do we.
+            _ => DType::Float64,
         });
     }
     Err(Error::UnsupportedType {

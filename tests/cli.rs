@@ -64,6 +64,17 @@ fn dense(name: &str) -> PathBuf {
         .join(format!("{name}.arrow_tensor"))
 }
 
+/// Every `tests/data/dense/*.arrow_tensor`, sorted.
+fn dense_vectors() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(data_dir().join("dense"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "arrow_tensor"))
+        .collect();
+    paths.sort();
+    paths
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
@@ -107,8 +118,7 @@ fn inspect_lines_of_golden_vectors() {
         );
     }
     // Every golden vector inspects to one line.
-    for entry in std::fs::read_dir(data_dir().join("dense")).unwrap() {
-        let path = entry.unwrap().path();
+    for path in dense_vectors() {
         let out = ok([OsStr::new("inspect"), path.as_os_str()]);
         assert_eq!(out.lines().count(), 1, "{}", path.display());
         assert!(out.starts_with("0: offset=0 kind=tensor "), "{out}");
@@ -133,15 +143,15 @@ fn inspect_legacy_sparse_and_streams() {
         ok(["inspect", s(&rc.join("eos_only.arrow_tensor"))]),
         "0: offset=0 kind=end-of-stream framing=continuation\n"
     );
-    let sparse = std::fs::read_dir(data_dir().join("sparse"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let sparse = data_dir().join("sparse/csr_f64_6x4_idx_i64_named.arrow_sparse_tensor");
+    assert_eq!(
+        ok([OsStr::new("inspect"), sparse.as_os_str()]),
+        "0: offset=0 kind=sparse-tensor format=csr dtype=float64 shape=[6,4] dim_names=[\"row\",\"col\"] nnz=9 index_type=int64 body_offset=296 body_len=200 body_aligned64=no framing=continuation version=V5\n"
+    );
+    let sparse = data_dir().join("sparse/csf_i16_2x3x4x5_idx_i32.arrow_sparse_tensor");
     let line = ok([OsStr::new("inspect"), sparse.as_os_str()]);
     assert!(
-        line.starts_with("0: offset=0 kind=sparse-tensor body_offset="),
+        line.starts_with("0: offset=0 kind=sparse-tensor format=csf dtype=int16 shape=[2,3,4,5] dim_names=- nnz=8 index_type=int32 "),
         "{line}"
     );
 
@@ -260,8 +270,7 @@ fn check_npy_matches(npy_bytes: &[u8], tensor: &Tensor<'_>) {
 fn every_golden_vector_round_trips_through_npy() {
     let dir = tempfile::tempdir().unwrap();
     let mut count = 0;
-    for entry in std::fs::read_dir(data_dir().join("dense")).unwrap() {
-        let path = entry.unwrap().path();
+    for path in dense_vectors() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let original = std::fs::read(&path).unwrap();
         let tensor = read_tensor(&mut original.as_slice()).unwrap();
@@ -488,15 +497,7 @@ fn bad_input_is_one_error_line() {
     write("good.arrow_tensor", &good);
     write(
         "sparse.arrow_tensor",
-        &std::fs::read(
-            std::fs::read_dir(data_dir().join("sparse"))
-                .unwrap()
-                .next()
-                .unwrap()
-                .unwrap()
-                .path(),
-        )
-        .unwrap(),
+        &std::fs::read(data_dir().join("sparse/coo_u8_6x4_idx_i8.arrow_sparse_tensor")).unwrap(),
     );
     std::fs::create_dir(p("dir.npy")).unwrap();
     let missing = p("missing.arrow_tensor");

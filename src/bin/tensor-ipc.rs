@@ -30,7 +30,7 @@ use tensor_ipc::{
 
 /// Inspect Arrow IPC tensor files and convert them to and from NumPy .npy files.
 #[derive(Parser, Debug)]
-#[command(name = "tensor-ipc", version, about, long_about = None)]
+#[command(name = "tensor-ipc", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -114,12 +114,21 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
+            // clap's message without its usage block, on one line.
             let rendered = e.render().to_string();
-            let first = rendered
+            let message: Vec<&str> = rendered
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            let message = message.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            let first = if message.is_empty() || !rendered.starts_with("error") {
+                "missing subcommand: inspect or convert"
+            } else {
+                message
+            };
             report(&format!("{first} (see tensor-ipc --help)"));
             return ExitCode::from(2);
         }
@@ -218,8 +227,9 @@ impl AtomicOutput {
         })
     }
 
+    /// Renames the finished file into place. Not fsynced (like `cp` or `np.save`): the rename
+    /// makes the output appear whole to other processes, not durable across a crash.
     fn commit(mut self) -> CliResult<()> {
-        self.file.sync_all().map_err(io_at(&self.dest, "write"))?;
         fs::rename(&self.temp, &self.dest).map_err(io_at(&self.dest, "write"))?;
         self.committed = true;
         Ok(())
@@ -258,12 +268,11 @@ impl TensorSink for MappedFileSink<'_> {
     }
 
     fn commit(&mut self) -> tensor_ipc::Result<()> {
-        let map = self
-            .map
+        // The mapping shares the file's page cache: once written, the bytes are the file's.
+        self.map
             .as_ref()
-            .ok_or(Error::SinkState("commit without reserve"))?;
-        map.flush()?;
-        Ok(())
+            .map(|_| ())
+            .ok_or(Error::SinkState("commit without reserve"))
     }
 }
 
@@ -318,6 +327,15 @@ fn version_name(code: i16) -> String {
 fn list<T: fmt::Display>(items: &[T]) -> String {
     let parts: Vec<String> = items.iter().map(T::to_string).collect();
     format!("[{}]", parts.join(","))
+}
+
+/// Dimension names, quoted and escaped so the line stays one line; `-` for none.
+fn names(names: &[String]) -> String {
+    if names.is_empty() {
+        return "-".to_owned();
+    }
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    format!("[{}]", quoted.join(","))
 }
 
 fn layout_name(tensor: &Tensor<'_>) -> &'static str {
@@ -438,24 +456,23 @@ fn describe(message: &Message<'_>, offset: usize) -> tensor_ipc::Result<String> 
                 Some(_) => list(tensor.strides()),
                 None => format!("absent:{}", list(tensor.strides())),
             };
-            let names = if tensor.dim_names().is_empty() {
-                "-".to_owned()
-            } else {
-                let quoted: Vec<String> = tensor
-                    .dim_names()
-                    .iter()
-                    .map(|n| format!("{n:?}"))
-                    .collect();
-                format!("[{}]", quoted.join(","))
-            };
             format!(
-                "kind=tensor dtype={} shape={} strides={strides} dim_names={names} layout={}",
+                "kind=tensor dtype={} shape={} strides={strides} dim_names={} layout={}",
                 tensor.dtype(),
                 list(tensor.shape()),
+                names(tensor.dim_names()),
                 layout_name(&tensor),
             )
         }
-        sparse if sparse.type_name() == "SparseTensor" => "kind=sparse-tensor".to_owned(),
+        Header::SparseTensor(sparse) => format!(
+            "kind=sparse-tensor format={} dtype={} shape={} dim_names={} nnz={} index_type={}",
+            sparse.format().name(),
+            sparse.dtype,
+            list(&sparse.shape),
+            names(&sparse.dim_names),
+            sparse.non_zero_length,
+            sparse.index_type(),
+        ),
         other => format!("kind=other:{}", other.type_name()),
     };
     Ok(format!("offset={offset} {head} {tail}"))

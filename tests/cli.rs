@@ -193,53 +193,72 @@ fn inspect_legacy_sparse_and_streams() {
     );
 }
 
-/// A tensor message whose strides are neither row- nor column-major: a row-major `[rows, n]`
-/// int32 message with its strides rewritten to `[4, 8]` (overlapping, in bounds for rows >= 3).
-fn strided_message(rows: usize, n: usize) -> Vec<u8> {
-    let values: Vec<i32> = (0..(rows * n) as i32)
-        .map(|v| v.wrapping_mul(7919))
-        .collect();
-    let tensor = Tensor::from_vec(values, vec![rows, n]).unwrap();
+/// A tensor message with arbitrary strides: a row-major int32 message of `shape` whose strides
+/// vector is rewritten to `strides` (which the caller keeps in bounds).
+fn strided_message(shape: &[usize], strides: &[i64]) -> Vec<u8> {
+    let n: usize = shape.iter().product();
+    let values: Vec<i32> = (0..n as i32).map(|v| v.wrapping_mul(7919)).collect();
+    let tensor = Tensor::from_vec(values, shape.to_vec()).unwrap();
     let mut message = Vec::new();
     write_tensor(&tensor, &mut message).unwrap();
-    let mut pattern = 2u32.to_le_bytes().to_vec();
-    pattern.extend((4 * n as i64).to_le_bytes());
-    pattern.extend(4i64.to_le_bytes());
+    let mut pattern = (shape.len() as u32).to_le_bytes().to_vec();
+    for &stride in tensor.strides() {
+        pattern.extend((stride as i64).to_le_bytes());
+    }
     let at = message
         .windows(pattern.len())
         .position(|w| w == pattern)
-        .expect("the strides vector");
-    message[at + 4..at + 12].copy_from_slice(&4i64.to_le_bytes());
-    message[at + 12..at + 20].copy_from_slice(&8i64.to_le_bytes());
+        .expect("the strides vector")
+        + 4;
+    for (i, stride) in strides.iter().enumerate() {
+        message[at + 8 * i..at + 8 * i + 8].copy_from_slice(&stride.to_le_bytes());
+    }
     message
 }
 
 #[test]
 fn strided_tensors_are_gathered() {
     let dir = tempfile::tempdir().unwrap();
-    // 3 x 1.5M int32 (18 MB): the gather runs through several bounded chunks of the inner axis.
-    for (rows, n) in [(3usize, 5usize), (3, 1_500_000)] {
-        let message = strided_message(rows, n);
+    let cases: [(&[usize], &[i64]); 3] = [
+        // Overlapping rows.
+        (&[3, 5], &[4, 8]),
+        // 3 x 1.5M (18 MB): the gather splits the inner axis into bounded chunks.
+        (&[3, 1_500_000], &[4, 8]),
+        // 4 x 700k x 3 (34 MB), axes permuted: chunks of the middle axis, an outer odometer.
+        (&[4, 700_000, 3], &[4, 16, 11_199_996]),
+    ];
+    for (i, (shape, strides)) in cases.into_iter().enumerate() {
+        let message = strided_message(shape, strides);
         let tensor = read_tensor(&mut message.as_slice()).unwrap();
-        assert_eq!(tensor.strides(), &[4, 8]);
+        let want: Vec<usize> = strides.iter().map(|&s| s as usize).collect();
+        assert_eq!(tensor.strides(), want);
         assert!(!tensor.is_contiguous());
-        let input = dir.path().join(format!("strided_{n}.arrow_tensor"));
+        let input = dir.path().join(format!("strided_{i}.arrow_tensor"));
         std::fs::write(&input, &message).unwrap();
         let line = ok(["inspect", s(&input)]);
+        let list = |v: &[usize]| {
+            let parts: Vec<String> = v.iter().map(usize::to_string).collect();
+            format!("[{}]", parts.join(","))
+        };
         assert!(
             line.contains(&format!(
-                "shape=[{rows},{n}] strides=[4,8] dim_names=- layout=strided"
+                "shape={} strides={} dim_names=- layout=strided",
+                list(shape),
+                list(&want)
             )),
             "{line}"
         );
-        let output = dir.path().join(format!("strided_{n}.npy"));
+        let output = dir.path().join(format!("strided_{i}.npy"));
         ok(["convert", s(&input), s(&output)]);
         let file = std::fs::read(&output).unwrap();
         let header = npy::parse_header(&file).unwrap();
         assert_eq!(header.dtype, DType::Int32);
-        assert_eq!(header.shape, [rows, n]);
+        assert_eq!(header.shape, shape);
         assert!(!header.fortran_order);
-        assert_eq!(&file[header.data_offset..], tensor.to_row_major_bytes());
+        assert!(
+            file[header.data_offset..] == tensor.to_row_major_bytes(),
+            "values of case {i}"
+        );
     }
 }
 

@@ -64,10 +64,13 @@ enum Command {
     /// The output is written to a temporary file beside OUT and renamed into place.
     Convert {
         /// The input file: a .npy file, or an Arrow IPC tensor file.
+        #[arg(value_name = "IN")]
         input: PathBuf,
         /// The output file: an Arrow IPC tensor file, or a .npy file.
+        #[arg(value_name = "OUT")]
         output: PathBuf,
-        /// Which message of a multi-message tensor file to convert (0 = the first).
+        /// Which message of a tensor file to convert, counting from 0. Without it the first
+        /// message is converted, with a note on stderr when more follow.
         #[arg(long, value_name = "N")]
         index: Option<usize>,
     },
@@ -285,29 +288,31 @@ fn strict() -> ReadOptions {
 
 /// The tensor of a dense tensor message, validated as `read_tensor` validates it but never
 /// copied: data that is misaligned for its element type is used where it lies (the CLI only
-/// copies bytes). Returns the tensor and whether its body is aligned to the element width.
-fn tensor_of<'a>(message: &Message<'a>) -> tensor_ipc::Result<(Tensor<'a>, bool)> {
+/// copies bytes).
+fn tensor_of<'a>(message: &Message<'a>) -> tensor_ipc::Result<Tensor<'a>> {
     match message.clone().into_tensor(&strict()) {
-        Ok(tensor) => Ok((tensor, true)),
+        Ok(tensor) => Ok(tensor),
         Err(Error::Misaligned { .. }) => {
             // Every other check passed (alignment is checked last), so the strides are the
             // ones the reader accepts: negative strides only where they address nothing.
             let Header::Tensor(header) = &message.header else {
-                unreachable!("into_tensor only checks alignment of tensor messages")
+                return Err(Error::UnexpectedHeader {
+                    found: message.header.type_name(),
+                    expected: "Tensor",
+                });
             };
             let width = header.dtype.byte_width();
             let strides = match &header.strides {
                 None => layout::row_major_strides(&header.shape, width)?,
                 Some(raw) => raw.iter().map(|&s| s.max(0) as usize).collect(),
             };
-            let tensor = Tensor::with_layout(
+            Tensor::with_layout(
                 header.dtype,
                 message.body.clone(),
                 header.shape.clone(),
                 strides,
                 header.dim_names.clone(),
-            )?;
-            Ok((tensor, false))
+            )
         }
         Err(e) => Err(e),
     }
@@ -451,7 +456,7 @@ fn describe(message: &Message<'_>, offset: usize) -> tensor_ipc::Result<String> 
     );
     let head = match &message.header {
         Header::Tensor(header) => {
-            let (tensor, _) = tensor_of(message)?;
+            let tensor = tensor_of(message)?;
             let strides = match &header.strides {
                 Some(_) => list(tensor.strides()),
                 None => format!("absent:{}", list(tensor.strides())),
@@ -609,7 +614,7 @@ fn tensor_to_npy(input: &Path, output: &Path, index: Option<usize>) -> CliResult
             input.display()
         ));
     }
-    let (tensor, _) = tensor_of(&message)
+    let tensor = tensor_of(&message)
         .map_err(|e| CliError(format!("{}: message {wanted}: {e}", input.display())))?;
     if index.is_none() && matches!(read_message(&mut source, &options), Ok(Some(_))) {
         note(&format!(

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod golden;
+mod hostile;
 mod proptests;
 mod sparse;
 mod pyarrow_interop;

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use arrow_buffer::Buffer;
 
 use super::{
-    CompressedAxis, CooIndex, CsfIndex, CsxIndex, IndexWriter, SparseFormat, SparseIndex,
-    SparseTensor, check_index_capacity,
+    CompressedAxis, CooIndex, CsfIndex, CsxIndex, IndexVector, IndexWriter, SparseFormat,
+    SparseIndex, SparseTensor, check_index_capacity,
 };
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -26,30 +26,43 @@ fn nonzero_mask(dtype: DType) -> u64 {
 }
 
 /// Calls `f(position, element bytes)` for every non-zero element of `bytes`, in order.
+///
+/// Inlined so that `f` is inlined into the loop.
+#[inline(always)]
 fn scan_nonzero<F>(bytes: &[u8], dtype: DType, mut f: F) -> Result<()>
 where
     F: FnMut(usize, &[u8]) -> Result<()>,
 {
-    fn scan<const W: usize, F: FnMut(usize, &[u8]) -> Result<()>>(
-        bytes: &[u8],
-        mask: u64,
-        f: &mut F,
-    ) -> Result<()> {
-        for (i, chunk) in bytes.chunks_exact(W).enumerate() {
-            let mut word = [0u8; 8];
-            word[..W].copy_from_slice(chunk);
-            if u64::from_le_bytes(word) & mask != 0 {
-                f(i, chunk)?;
+    macro_rules! scan {
+        ($u:ty) => {{
+            const W: usize = std::mem::size_of::<$u>();
+            let mask = nonzero_mask(dtype) as $u;
+            for (i, chunk) in bytes.chunks_exact(W).enumerate() {
+                let word = <$u>::from_le_bytes(chunk.try_into().expect("chunk of W bytes"));
+                if word & mask != 0 {
+                    f(i, chunk)?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        }};
     }
-    let mask = nonzero_mask(dtype);
     match dtype.byte_width() {
-        1 => scan::<1, F>(bytes, mask, &mut f),
-        2 => scan::<2, F>(bytes, mask, &mut f),
-        4 => scan::<4, F>(bytes, mask, &mut f),
-        _ => scan::<8, F>(bytes, mask, &mut f),
+        1 => scan!(u8),
+        2 => scan!(u16),
+        4 => scan!(u32),
+        _ => scan!(u64),
+    }
+}
+
+/// Appends `value` little-endian in `width` (1, 2, 4 or 8) bytes; the caller has checked that
+/// it fits.
+#[inline(always)]
+fn push_index(out: &mut Vec<u8>, value: usize, width: usize) {
+    match width {
+        8 => out.extend_from_slice(&(value as u64).to_le_bytes()),
+        4 => out.extend_from_slice(&(value as u32).to_le_bytes()),
+        2 => out.extend_from_slice(&(value as u16).to_le_bytes()),
+        _ => out.push(value as u8),
     }
 }
 
@@ -128,19 +141,36 @@ impl SparseTensor<'static> {
             SparseFormat::Coo => {
                 let order: Vec<usize> = (0..ndim).collect();
                 let elements = elements_in_order(tensor, &order)?;
-                let mut coords = IndexWriter::new(index_type, 0)?;
-                let mut coord = vec![0usize; ndim];
-                scan_nonzero(&elements, dtype, |p, v| {
-                    values.extend_from_slice(v);
-                    let mut rem = p;
-                    for axis in (0..ndim).rev() {
-                        coord[axis] = rem % shape[axis];
-                        rem /= shape[axis];
+                // One pass, growing the buffers (cheaper than Arrow C++'s counting pass first).
+                // The shape check above guarantees every coordinate fits the index type.
+                let iw = index_type.byte_width();
+                let mut coords: Vec<u8> = Vec::new();
+                // Row by row (runs of the last axis), with an odometer over the other axes.
+                let inner = shape.last().copied().unwrap_or(1);
+                let mut outer = vec![0usize; ndim.saturating_sub(1)];
+                if inner > 0 {
+                    for row in elements.chunks_exact(inner * width) {
+                        scan_nonzero(row, dtype, |j, v| {
+                            values.extend_from_slice(v);
+                            for &c in &outer {
+                                push_index(&mut coords, c, iw);
+                            }
+                            if ndim > 0 {
+                                push_index(&mut coords, j, iw);
+                            }
+                            Ok(())
+                        })?;
+                        for axis in (0..outer.len()).rev() {
+                            outer[axis] += 1;
+                            if outer[axis] < shape[axis] {
+                                break;
+                            }
+                            outer[axis] = 0;
+                        }
                     }
-                    coord.iter().try_for_each(|&c| coords.push(c))
-                })?;
+                }
                 let nnz = values.len() / width;
-                let coords = coords.finish();
+                let coords = IndexVector::new(index_type, Buffer::from_vec(coords), nnz * ndim)?;
                 let strides = layout::row_major_strides(&[nnz, ndim], index_type.byte_width())?;
                 SparseIndex::Coo(
                     CooIndex::unchecked(
@@ -170,21 +200,22 @@ impl SparseTensor<'static> {
                 let mut indptr = IndexWriter::new(index_type, major + 1)?;
                 let mut indices = IndexWriter::new(index_type, 0)?;
                 indptr.push(0)?;
-                let mut row = 0usize;
+                // One compressed row (or column) at a time; indptr values can exceed the
+                // shape, so they are checked against the index type as they are written.
                 let mut count = 0usize;
-                scan_nonzero(&elements, dtype, |p, v| {
-                    values.extend_from_slice(v);
-                    let (i, j) = (p / minor, p % minor);
-                    while row < i {
+                if minor > 0 {
+                    for row in elements.chunks_exact(minor * width) {
+                        scan_nonzero(row, dtype, |j, v| {
+                            values.extend_from_slice(v);
+                            count += 1;
+                            indices.push(j)
+                        })?;
                         indptr.push(count)?;
-                        row += 1;
                     }
-                    count += 1;
-                    indices.push(j)
-                })?;
-                while row < major {
-                    indptr.push(count)?;
-                    row += 1;
+                } else {
+                    for _ in 0..major {
+                        indptr.push(0)?;
+                    }
                 }
                 SparseIndex::Csx(CsxIndex::new(axis, indptr.finish(), indices.finish())?)
             }

@@ -194,8 +194,13 @@ impl IndexWriter {
                 value: value as u64,
             });
         }
-        self.bytes
-            .extend_from_slice(&(value as u64).to_le_bytes()[..self.width]);
+        // Fixed-size copies: the width is one of four, and the branch is predictable.
+        match self.width {
+            8 => self.bytes.extend_from_slice(&(value as u64).to_le_bytes()),
+            4 => self.bytes.extend_from_slice(&(value as u32).to_le_bytes()),
+            2 => self.bytes.extend_from_slice(&(value as u16).to_le_bytes()),
+            _ => self.bytes.push(value as u8),
+        }
         Ok(())
     }
 

@@ -997,3 +997,88 @@ fn validate_index(shape: &[usize], index: &SparseIndex<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip() {
+        for f in SparseFormat::ALL {
+            assert_eq!(SparseFormat::from_name(f.name()), Some(f));
+        }
+        assert_eq!(SparseFormat::from_name("CSR"), Some(SparseFormat::Csr));
+        assert_eq!(SparseFormat::from_name("dense"), None);
+    }
+
+    #[test]
+    fn canonical_detection_matches_arrow() {
+        let sorted = CooIndex::from_values(DType::Int16, &[0, 1, 0, 2, 1, 0], 2).unwrap();
+        assert!(sorted.is_canonical());
+        let duplicate = CooIndex::from_values(DType::Int16, &[0, 1, 0, 1], 2).unwrap();
+        assert!(!duplicate.is_canonical());
+        let unsorted = CooIndex::from_values(DType::Int16, &[1, 0, 0, 3], 2).unwrap();
+        assert!(!unsorted.is_canonical());
+        assert!(unsorted.with_canonical(true).is_canonical());
+        // Zero or one row is canonical.
+        assert!(
+            CooIndex::from_values(DType::Int8, &[], 3)
+                .unwrap()
+                .is_canonical()
+        );
+    }
+
+    #[test]
+    fn index_types_and_capacity() {
+        assert!(matches!(
+            check_index_type(DType::Float32),
+            Err(Error::SparseIndexType { .. })
+        ));
+        assert!(matches!(
+            IndexVector::from_values(DType::Int8, &[128]),
+            Err(Error::IndexTypeTooSmall { value: 128, .. })
+        ));
+        assert!(matches!(
+            IndexVector::from_values(DType::Int8, &[-1]),
+            Err(Error::SparseIndexOutOfRange { value: -1, .. })
+        ));
+        let v = IndexVector::from_values(DType::UInt16, &[0, 65535]).unwrap();
+        assert_eq!(v.to_vec(), [0, 65535]);
+        assert_eq!(v.get(1), 65535);
+        // A column-major coordinates matrix of 3 rows: strides (w, 3w).
+        let coords = IndexVector::from_values(DType::Int32, &[2, 0, 1, 1, 3, 0]).unwrap();
+        let coo =
+            CooIndex::with_strides(DType::Int32, coords.data().clone(), 3, 2, [4, 12]).unwrap();
+        assert_eq!(coo.to_vec(), [2, 1, 0, 3, 1, 0]);
+        assert!(matches!(
+            CooIndex::with_strides(DType::Int32, coords.data().clone(), 3, 2, [4, 8]),
+            Err(Error::NonContiguousCoords { .. })
+        ));
+    }
+
+    #[test]
+    fn csf_index_shape_checks() {
+        let v = |values: &[i64]| IndexVector::from_values(DType::Int64, values).unwrap();
+        assert!(matches!(
+            CsfIndex::new(vec![], vec![v(&[0])], vec![0]),
+            Err(Error::SparseShape { ndim: 1, .. })
+        ));
+        assert!(matches!(
+            CsfIndex::new(vec![v(&[0, 1])], vec![v(&[0]), v(&[0])], vec![1, 1]),
+            Err(Error::InvalidAxisOrder { .. })
+        ));
+        let csf = CsfIndex::new(vec![v(&[0, 1])], vec![v(&[1]), v(&[2])], vec![1, 0]).unwrap();
+        let st = SparseTensor::new(
+            DType::UInt8,
+            vec![3, 2],
+            SparseIndex::Csf(csf),
+            arrow_buffer::Buffer::from_vec(vec![7u8]),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            st.to_dense().unwrap().to_vec::<u8>().unwrap(),
+            [0, 0, 0, 0, 0, 7]
+        );
+    }
+}

@@ -593,6 +593,70 @@ fn mixed_stream_zero_copy_and_alignment() {
     ));
 }
 
+/// Sparse messages go through the backends like dense ones: a memory sink and a shared-buffer
+/// source, a file sink and a mapped file source, all zero-copy on read.
+#[test]
+fn backends_carry_sparse_messages() {
+    use tensor_ipc_file::{FileSink, FileSource};
+    use tensor_ipc_memory::{BufferSource, MemorySink};
+
+    let golden: Vec<SparseTensor<'static>> = entries().iter().map(|e| read_golden(e).1).collect();
+    // 8 body bytes: every message stays 8-byte aligned, so nothing needs a copy.
+    let dense = Tensor::from_vec(vec![1i16, 2, 3, 4], vec![4]).unwrap();
+
+    let mut sink = MemorySink::new();
+    for st in &golden {
+        write_sparse_tensor(st, &mut sink).unwrap();
+        write_tensor(&dense, &mut sink).unwrap();
+    }
+    let buffer = sink.into_buffer();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stream.arrow_tensors");
+    let mut file = FileSink::create(&path).unwrap();
+    for st in &golden {
+        write_sparse_tensor(st, &mut file).unwrap();
+        write_tensor(&dense, &mut file).unwrap();
+    }
+    file.finish().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), buffer.as_slice());
+
+    let options = ReadOptions::default();
+    let mut memory = BufferSource::new(buffer.clone());
+    let mut mapped = FileSource::open(&path).unwrap();
+    let (mem_base, mem_len) = (buffer.as_ptr() as usize, buffer.len());
+    let map_base = mapped.buffer().as_ptr() as usize;
+    for st in &golden {
+        for (source, base, len) in [
+            (
+                &mut memory as &mut dyn tensor_ipc::TensorSource<'static>,
+                mem_base,
+                mem_len,
+            ),
+            (&mut mapped, map_base, mem_len),
+        ] {
+            let back = read_message(source, &options)
+                .unwrap()
+                .unwrap()
+                .into_sparse_tensor(&options)
+                .unwrap();
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            write_sparse_tensor(st, &mut a).unwrap();
+            write_sparse_tensor(&back, &mut b).unwrap();
+            assert_eq!(a, b);
+            if back.non_zero_length() > 0 {
+                let at = back.value_bytes().as_ptr() as usize;
+                assert!(
+                    at >= base && at < base + len,
+                    "values not shared with the source"
+                );
+            }
+            let next = read_message(source, &options).unwrap().unwrap();
+            assert!(matches!(next.header, Header::Tensor(_)));
+        }
+    }
+}
+
 fn dense_len(t: &Tensor<'_>) -> usize {
     tensor_ipc::tensor_size(t).unwrap()
 }

@@ -3,6 +3,7 @@
 //! (`tests/hostile.rs` includes this file with `#[path]`), so that all three run exactly the
 //! same code. It depends on `tensor_ipc` and `std` only.
 
+use tensor_ipc::sparse::{SparseIndex, SparseTensor};
 use tensor_ipc::{DType, Error, ReadOptions, Tensor, read_message, write_tensor};
 
 /// Row-major copies larger than this are not made while touching decoded data: a message of a
@@ -35,7 +36,7 @@ pub fn strict_options() -> ReadOptions {
 }
 
 /// Reads every message of `data` until the end of the stream or the first error; validates
-/// each tensor message as a tensor and touches its data.
+/// each tensor (and sparse tensor) message as such and touches its data.
 pub fn decode_all(data: &[u8], options: &ReadOptions) -> Outcome {
     let mut source = data;
     let mut outcome = Outcome {
@@ -61,8 +62,22 @@ pub fn decode_all(data: &[u8], options: &ReadOptions) -> Outcome {
             "a message must consume exactly its announced length"
         );
         assert_eq!(message.body.len(), layout.body_len);
-        if message.header.type_name() != "Tensor" {
-            continue;
+        match message.header.type_name() {
+            "Tensor" => {}
+            "SparseTensor" => {
+                match message.into_sparse_tensor(options) {
+                    Ok(sparse) => {
+                        outcome.tensors += 1;
+                        touch_sparse(&sparse);
+                    }
+                    Err(err) => {
+                        outcome.error = Some(err);
+                        break;
+                    }
+                }
+                continue;
+            }
+            _ => continue,
         }
         match message.into_tensor(options) {
             Ok(tensor) => {
@@ -131,6 +146,40 @@ pub fn touch(tensor: &Tensor<'_>, options: &ReadOptions) {
             };
             assert!(ok, "element {index:?} of a validated tensor is readable");
         }
+    }
+}
+
+/// Reads the index and values of a decoded sparse tensor, densifies it when that is small, and
+/// writes it again. Errors are allowed (a sparse index may be inconsistent in ways only
+/// densifying finds); panics are not.
+pub fn touch_sparse(sparse: &SparseTensor<'_>) {
+    let _ = sparse.value_bytes();
+    let nnz = sparse.non_zero_length();
+    match sparse.index() {
+        SparseIndex::Coo(coo) => {
+            assert_eq!(coo.non_zero_length(), nnz);
+            let _ = coo.to_vec();
+        }
+        SparseIndex::Csx(csx) => {
+            let _ = (csx.indptr().to_vec(), csx.indices().to_vec());
+        }
+        SparseIndex::Csf(csf) => {
+            for v in csf.indptr().iter().chain(csf.indices()) {
+                let _ = v.to_vec();
+            }
+            let _ = csf.axis_order();
+        }
+    }
+    let dense_bytes = sparse
+        .shape()
+        .iter()
+        .try_fold(sparse.dtype().byte_width(), |acc, &d| acc.checked_mul(d));
+    if dense_bytes.is_some_and(|n| n <= MAX_TOUCH_BYTES) {
+        let _ = sparse.to_dense();
+    }
+    let mut out = Vec::new();
+    if tensor_ipc::sparse::write_sparse_tensor(sparse, &mut out).is_ok() {
+        let _ = tensor_ipc::sparse::read_sparse_tensor(&mut out.as_slice());
     }
 }
 

@@ -617,6 +617,178 @@ case("legacy_misaligned_float64_body",
      "default, refused in strict mode", strict="Misaligned")
 
 
+# Sparse tensors (SparseTensor.fbs). Bodies are laid out as Arrow C++ writes them: the index
+# buffers, then the values, each at an 8-byte aligned offset.
+SPARSE_COO, SPARSE_CSX, SPARSE_CSF = 1, 2, 3
+
+
+def sparse_message(dtype, shape, nnz, index_type, index_table, body, data_buffer,
+                   body_len=None, omit=()):
+    type_type, type_table = dtype_type(dtype)
+    fields = {
+        0: ("u8", type_type),
+        1: ("off", type_table),
+        2: ("off", Vector("off", [Table({0: ("i64", d)}) for d in shape])),
+        3: ("i64", nnz),
+        4: ("u8", index_type),
+        5: ("off", index_table),
+        6: ("struct", buffer_struct(*data_buffer)),
+    }
+    for slot in omit:
+        fields.pop(slot, None)
+    blen = len(body) if body_len is None else body_len
+    fb = flatbuffer(message_table(HDR_SPARSE, Table(fields), blen))
+    return frame(fb, body, align=8)
+
+
+def i64s(values):
+    return b"".join(struct.pack("<q", v) for v in values)
+
+
+def coo_message(coords, values, shape=(3, 4), nnz=None, indices_buffer=None, data_buffer=None,
+                index_bits=64, strides=None, canonical=True, body=None):
+    """float64 COO: `coords` is the nnz x ndim matrix, row-major, as int64."""
+    indices = i64s([c for row in coords for c in row])
+    data = b"".join(struct.pack("<d", v) for v in values)
+    body = indices + data if body is None else body
+    ndim = len(shape)
+    index = Table({
+        0: ("off", int_type(index_bits)[1]),
+        1: ("off", Vector("i64", list(strides) if strides is not None else [8 * ndim, 8])),
+        2: ("struct", buffer_struct(*(indices_buffer or (0, len(indices))))),
+        3: ("bool", int(canonical)),
+    })
+    return sparse_message("float64", shape, len(values) if nnz is None else nnz, SPARSE_COO,
+                          index, body, data_buffer or (len(indices), len(data)))
+
+
+def csr_message(indptr, indices, values, shape=(3, 4), axis=0, nnz=None):
+    ip, ix = i64s(indptr), i64s(indices)
+    data = b"".join(struct.pack("<d", v) for v in values)
+    index = Table({
+        0: ("i16", axis),
+        1: ("off", int_type(64)[1]),
+        2: ("struct", buffer_struct(0, len(ip))),
+        3: ("off", int_type(64)[1]),
+        4: ("struct", buffer_struct(len(ip), len(ix))),
+    })
+    return sparse_message("float64", shape, len(values) if nnz is None else nnz, SPARSE_CSX,
+                          index, ip + ix + data, (len(ip) + len(ix), len(data)))
+
+
+def csf_message(indptr, indices, axis_order, values, shape, nnz=None):
+    """float64 CSF with int64 index vectors; `indptr` and `indices` are lists of lists. As Arrow
+    C++ writes them, the index Buffers' lengths are element counts, not bytes."""
+    body, ip_bufs, ix_bufs = b"", [], []
+    for v in indptr:
+        ip_bufs.append(struct.pack("<qq", len(body), len(v)))
+        body += i64s(v)
+    for v in indices:
+        ix_bufs.append(struct.pack("<qq", len(body), len(v)))
+        body += i64s(v)
+    data = b"".join(struct.pack("<d", v) for v in values)
+    data_buffer = (len(body), len(data))
+    body += data
+    index = Table({
+        0: ("off", int_type(64)[1]),
+        1: ("off", Vector(("struct", 16, 8), ip_bufs)),
+        2: ("off", int_type(64)[1]),
+        3: ("off", Vector(("struct", 16, 8), ix_bufs)),
+        4: ("off", Vector("i32", list(axis_order))),
+    })
+    return sparse_message("float64", shape, len(values) if nnz is None else nnz, SPARSE_CSF,
+                          index, body, data_buffer)
+
+
+def sparse_case(name, data, expect, description, read_tensor="UnexpectedHeader", **kw):
+    """A sparse case: read_tensor sees a sparse message and refuses it, unless the header
+    itself fails to decode."""
+    case(name, data, expect, description, read_tensor=read_tensor, **kw)
+
+
+COO_OK = dict(coords=[(0, 1), (2, 3)], values=[1.5, -2.0])
+sparse_case("sparse_coo_valid", coo_message(**COO_OK), "ok",
+            "control: float64 3x4 COO with 2 values, int64 coordinates")
+sparse_case("sparse_coo_nnz_huge", coo_message(**COO_OK, nnz=2**62), "Overflow",
+            "COO non_zero_length 2^62: the coordinate matrix size overflows")
+sparse_case("sparse_coo_nnz_negative", coo_message(**COO_OK, nnz=-1), "SparseIndexOutOfRange",
+            "COO non_zero_length -1", read_tensor="SparseIndexOutOfRange")
+sparse_case("sparse_coo_indices_buffer_past_body",
+            coo_message(**COO_OK, indices_buffer=(2**62, 32)), "SparseBufferOutOfBounds",
+            "COO indicesBuffer at offset 2^62 in a 48-byte body")
+sparse_case("sparse_coo_indices_buffer_negative_offset",
+            coo_message(**COO_OK, indices_buffer=(-8, 32)), "SparseBufferOutOfBounds",
+            "COO indicesBuffer at offset -8")
+sparse_case("sparse_coo_data_buffer_too_short",
+            coo_message(**COO_OK, data_buffer=(32, 8)), "DataLength",
+            "COO values buffer of 8 bytes for 2 float64 values")
+sparse_case("sparse_coo_coord_out_of_shape",
+            coo_message(coords=[(0, 1), (7, 3)], values=[1.0, 2.0]), "SparseIndexOutOfRange",
+            "COO coordinate 7 on an axis of 3")
+sparse_case("sparse_coo_coord_negative",
+            coo_message(coords=[(0, -1), (2, 3)], values=[1.0, 2.0]), "SparseIndexOutOfRange",
+            "COO coordinate -1")
+sparse_case("sparse_coo_coord_i64_max",
+            coo_message(coords=[(0, 1), (I64_MAX, I64_MAX)], values=[1.0, 2.0]),
+            "SparseIndexOutOfRange", "COO coordinates i64::MAX")
+sparse_case("sparse_coo_uint64_indices",
+            sparse_message("float64", (3, 4), 2, SPARSE_COO, Table({
+                0: ("off", int_type(64, False)[1]),
+                1: ("off", Vector("i64", [16, 8])),
+                2: ("struct", buffer_struct(0, 32)),
+                3: ("bool", 1)}), i64s([0, 1, 2, 3]) + bytes(16), (32, 16)),
+            "SparseIndexType", "COO with uint64 indices (Arrow refuses them)")
+sparse_case("sparse_coo_strides_negative", coo_message(**COO_OK, strides=(-16, 8)),
+            "NegativeStride", "COO indicesStrides -16, 8")
+sparse_case("sparse_csr_valid", csr_message([0, 1, 1, 2], [1, 3], [1.5, -2.0]), "ok",
+            "control: float64 3x4 CSR with 2 values")
+sparse_case("sparse_csr_indptr_past_nnz", csr_message([0, 1, 1, 9], [1, 3], [1.5, -2.0]),
+            "SparseLength", "CSR indptr ending at 9 with 2 values")
+sparse_case("sparse_csr_indptr_decreasing", csr_message([0, 2, 1, 2], [1, 3], [1.5, -2.0]),
+            "IndptrNotMonotone", "CSR indptr 0, 2, 1, 2 (decreasing)")
+sparse_case("sparse_csr_indptr_negative", csr_message([0, -5, 1, 2], [1, 3], [1.5, -2.0]),
+            "IndptrNotMonotone", "CSR indptr 0, -5, 1, 2")
+sparse_case("sparse_csr_index_out_of_shape", csr_message([0, 1, 1, 2], [1, 99], [1.5, -2.0]),
+            "SparseIndexOutOfRange", "CSR column index 99 in a matrix of 4 columns")
+sparse_case("sparse_csr_three_dims",
+            csr_message([0, 1, 1, 2], [1, 3], [1.5, -2.0], shape=(3, 4, 1)), "SparseShape",
+            "a CSR index on a 3-d tensor")
+sparse_case("sparse_csc_axis_7", csr_message([0, 1, 1, 2], [1, 3], [1.5, -2.0], axis=7),
+            "UnsupportedSparseIndex", "SparseMatrixCompressedAxis 7 (neither Row nor Column)",
+            read_tensor="UnsupportedSparseIndex")
+CSF_IPTR, CSF_IDX = [[0, 1, 2]], [[0, 2], [1, 3]]
+sparse_case("sparse_csf_valid", csf_message(CSF_IPTR, CSF_IDX, [0, 1], [1.5, -2.0], (3, 4)),
+            "ok", "control: float64 3x4 CSF with 2 values")
+sparse_case("sparse_csf_axis_order_out_of_range",
+            csf_message(CSF_IPTR, CSF_IDX, [0, 5], [1.5, -2.0], (3, 4)), "InvalidAxisOrder",
+            "CSF axisOrder 0, 5 on a 2-d tensor")
+sparse_case("sparse_csf_axis_order_negative",
+            csf_message(CSF_IPTR, CSF_IDX, [0, -1], [1.5, -2.0], (3, 4)), "InvalidAxisOrder",
+            "CSF axisOrder 0, -1")
+sparse_case("sparse_csf_axis_order_repeated",
+            csf_message(CSF_IPTR, CSF_IDX, [1, 1], [1.5, -2.0], (3, 4)), "InvalidAxisOrder",
+            "CSF axisOrder 1, 1 (not a permutation)")
+sparse_case("sparse_csf_indptr_past_indices",
+            csf_message([[0, 1, 40]], CSF_IDX, [0, 1], [1.5, -2.0], (3, 4)), "SparseLength",
+            "CSF indptr of the last level ending at 40 with 2 values")
+sparse_case("sparse_csf_index_out_of_shape",
+            csf_message(CSF_IPTR, [[0, 9], [1, 3]], [0, 1], [1.5, -2.0], (3, 4)), "SparseIndexOutOfRange",
+            "CSF first-level index 9 on an axis of 3")
+sparse_case("sparse_csf_levels_mismatch",
+            csf_message(CSF_IPTR, CSF_IDX + [[0, 0]], [0, 1], [1.5, -2.0], (3, 4)), "SparseLength",
+            "CSF with 3 indices buffers on a 2-d tensor")
+sparse_case("sparse_index_type_none",
+            sparse_message("float64", (3, 4), 2, 0, Table({}), bytes(48), (32, 16)),
+            "UnsupportedSparseIndex", "sparseIndex_type NONE",
+            read_tensor="UnsupportedSparseIndex")
+sparse_case("sparse_index_coo_over_csf_table",
+            sparse_message("float64", (3, 4), 2, SPARSE_COO, Table({
+                0: ("off", int_type(64)[1]), 1: ("off", Vector(("struct", 16, 8), [])),
+                2: ("off", int_type(64)[1]), 3: ("off", Vector(("struct", 16, 8), [])),
+                4: ("off", Vector("i32", [0, 1]))}), bytes(48), (32, 16)),
+            "SparseBufferOutOfBounds", "sparseIndex_type COO over a CSF table: it verifies (the "
+            "fields overlap), and the Int table's offset read as a Buffer points out of the body")
+
 def main():
     for old in os.listdir(HERE):
         if old.endswith(".bin"):

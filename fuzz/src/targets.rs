@@ -97,11 +97,17 @@ pub fn decode_all(data: &[u8], options: &ReadOptions) -> Outcome {
 pub fn touch(tensor: &Tensor<'_>, options: &ReadOptions) {
     let width = tensor.dtype().byte_width();
     assert_eq!(tensor.strides().len(), tensor.ndim());
-    let elements = tensor
-        .shape()
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .expect("a validated tensor's element count fits");
+    // An empty axis makes the tensor empty however large the other axes are (Arrow C++
+    // accepts such tensors); otherwise the element count of a validated tensor fits.
+    let elements = if tensor.shape().contains(&0) {
+        0
+    } else {
+        tensor
+            .shape()
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .expect("a validated tensor's element count fits")
+    };
     assert_eq!(tensor.len(), elements);
     if options.require_alignment && !tensor.as_bytes().is_empty() {
         assert_eq!(
@@ -154,6 +160,7 @@ pub fn touch(tensor: &Tensor<'_>, options: &ReadOptions) {
 /// densifying finds); panics are not.
 pub fn touch_sparse(sparse: &SparseTensor<'_>) {
     let _ = sparse.value_bytes();
+    let _ = sparse.size();
     let nnz = sparse.non_zero_length();
     match sparse.index() {
         SparseIndex::Coo(coo) => {

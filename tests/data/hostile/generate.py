@@ -509,6 +509,10 @@ case("dim_sizes_product_overflow_with_zero_axis",
      tensor_message("int8", shape=(2**40, 0, 2**40), body=b""), "ok",
      "shape 2^40 x 0 x 2^40 over an empty body: an empty tensor (Arrow's rule: all strides "
      "= the element width)")
+case("dim_sizes_huge_then_zero_axis",
+     tensor_message("uint8", shape=(2**45, 2**45, 0), strides=(12, 6, 2), body=b""), "ok",
+     "uint8 2^45 x 2^45 x 0 with strides, empty body: empty (found by the decode_message fuzzer, "
+     "where a naive element count 2^45 * 2^45 * 0 overflowed before reaching the 0)")
 case("zero_strides_broadcast_huge",
      tensor_message("float32", shape=(2**20, 2**20, 2**10), strides=(0, 0, 0), body=bytes(64)),
      "ok", "float32 2^20 x 2^20 x 2^10 with zero strides over 64 bytes: valid, 4 PiB logical "

@@ -361,6 +361,8 @@ impl<'a> CooIndex<'a> {
         check_index_capacity(dtype, &[nnz, ndim])?;
         let w = dtype.byte_width();
         let shape = [nnz, ndim];
+        // Size first: a matrix too large to address is an overflow, not a layout problem.
+        let required = layout::dense_byte_len(&shape, w)?;
         if !layout::is_row_major(&shape, &strides, w)
             && !layout::is_column_major(&shape, &strides, w)
         {
@@ -368,7 +370,6 @@ impl<'a> CooIndex<'a> {
                 strides: strides.to_vec(),
             });
         }
-        let required = layout::dense_byte_len(&shape, w)?;
         if coords.len() < required {
             return Err(Error::DataLength {
                 required: required as u64,

@@ -6,5 +6,5 @@ mod common;
 mod golden;
 mod hostile;
 mod proptests;
-mod sparse;
 mod pyarrow_interop;
+mod sparse;

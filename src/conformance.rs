@@ -56,8 +56,8 @@ fn assert_same(got: &Tensor<'_>, want: &Tensor<'_>, what: &str) {
     assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     assert_eq!(
-        got.to_row_major_bytes(),
-        want.to_row_major_bytes(),
+        got.to_row_major_bytes().expect("gather"),
+        want.to_row_major_bytes().expect("gather"),
         "{what}: values"
     );
     if !got.is_empty() {

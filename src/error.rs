@@ -210,6 +210,13 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
+    /// Memory for a copy of the tensor could not be allocated.
+    #[error("cannot allocate {bytes} bytes for a copy of the tensor")]
+    AllocationFailed {
+        /// The size asked for.
+        bytes: u64,
+    },
+
     /// A sink refused to provide room for a message.
     #[error("the sink cannot hold a message of {requested} bytes ({reason})")]
     SinkFull {

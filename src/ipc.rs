@@ -37,7 +37,9 @@ pub struct ReadOptions {
     pub require_alignment: bool,
     /// The largest metadata length accepted, in bytes. Default: 16 MiB.
     pub max_metadata_len: usize,
-    /// The most flatbuffer tables a message may contain. Default: 1,000,000.
+    /// The most flatbuffer tables the verifier visits in one message. A tensor message has
+    /// about one table per dimension; the default, 16,384, bounds the time a hostile message
+    /// (a table graph that expands exponentially) can cost.
     pub max_flatbuffer_tables: usize,
     /// The deepest nesting of flatbuffer tables allowed. Default: 128, as Arrow C++.
     pub max_flatbuffer_depth: usize,
@@ -48,7 +50,7 @@ impl Default for ReadOptions {
         ReadOptions {
             require_alignment: false,
             max_metadata_len: 16 << 20,
-            max_flatbuffer_tables: 1_000_000,
+            max_flatbuffer_tables: 16_384,
             max_flatbuffer_depth: 128,
         }
     }

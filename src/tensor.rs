@@ -327,7 +327,7 @@ impl<'a> Tensor<'a> {
     /// The elements in logical row-major (C) order, whatever the strides.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         self.check_dtype::<T>()?;
-        let bytes = self.to_row_major_bytes();
+        let bytes = self.to_row_major_bytes()?;
         Ok(bytes
             .chunks_exact(self.dtype.byte_width())
             .map(bytemuck::pod_read_unaligned)
@@ -335,10 +335,18 @@ impl<'a> Tensor<'a> {
     }
 
     /// The element bytes in logical row-major (C) order, gathered from any strides.
-    pub fn to_row_major_bytes(&self) -> Vec<u8> {
-        let mut out = vec![0u8; self.dense_byte_len()];
+    ///
+    /// [`Error::AllocationFailed`] when the memory cannot be had: a tensor read from a few
+    /// bytes may describe petabytes (zero strides broadcast one element), so the size is not
+    /// trusted.
+    pub fn to_row_major_bytes(&self) -> Result<Vec<u8>> {
+        let len = self.dense_byte_len();
+        let mut out = Vec::new();
+        out.try_reserve_exact(len)
+            .map_err(|_| Error::AllocationFailed { bytes: len as u64 })?;
+        out.resize(len, 0);
         self.gather_row_major_into(&mut out);
-        out
+        Ok(out)
     }
 
     /// Writes the element bytes in row-major order into `dst` (exactly `dense_byte_len()`).

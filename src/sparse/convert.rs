@@ -54,15 +54,69 @@ where
     }
 }
 
-/// Appends `value` little-endian in `width` (1, 2, 4 or 8) bytes; the caller has checked that
-/// it fits.
-#[inline(always)]
-fn push_index(out: &mut Vec<u8>, value: usize, width: usize) {
-    match width {
-        8 => out.extend_from_slice(&(value as u64).to_le_bytes()),
-        4 => out.extend_from_slice(&(value as u32).to_le_bytes()),
-        2 => out.extend_from_slice(&(value as u16).to_le_bytes()),
-        _ => out.push(value as u8),
+/// COO conversion of row-major elements: each row (a run of the last axis) is scanned with the
+/// coordinates of the other axes encoded once, so each non-zero costs two fixed-size copies and
+/// one short one. `VW` is the element width, `IW` the index width.
+fn coo_rows<const VW: usize, const IW: usize>(
+    elements: &[u8],
+    shape: &[usize],
+    mask: u64,
+    values: &mut Vec<u8>,
+    coords: &mut Vec<u8>,
+) {
+    let ndim = shape.len();
+    let inner = shape.last().copied().unwrap_or(1);
+    if inner == 0 {
+        return;
+    }
+    let mut outer = vec![0usize; ndim.saturating_sub(1)];
+    let mut outer_bytes: Vec<u8> = Vec::with_capacity(outer.len() * IW);
+    for row in elements.chunks_exact(inner * VW) {
+        outer_bytes.clear();
+        for &c in &outer {
+            outer_bytes.extend_from_slice(&(c as u64).to_le_bytes()[..IW]);
+        }
+        for (j, chunk) in row.chunks_exact(VW).enumerate() {
+            let mut word = [0u8; 8];
+            word[..VW].copy_from_slice(chunk);
+            if u64::from_le_bytes(word) & mask != 0 {
+                values.extend_from_slice(chunk);
+                coords.extend_from_slice(&outer_bytes);
+                if ndim > 0 {
+                    coords.extend_from_slice(&(j as u64).to_le_bytes()[..IW]);
+                }
+            }
+        }
+        for axis in (0..outer.len()).rev() {
+            outer[axis] += 1;
+            if outer[axis] < shape[axis] {
+                break;
+            }
+            outer[axis] = 0;
+        }
+    }
+}
+
+/// The number of non-zero elements of `bytes` (Arrow C++ `CountNonZero`).
+fn count_nonzero(bytes: &[u8], dtype: DType) -> usize {
+    macro_rules! count {
+        ($u:ty) => {{
+            const W: usize = std::mem::size_of::<$u>();
+            let mask = nonzero_mask(dtype) as $u;
+            bytes
+                .chunks_exact(W)
+                .map(|chunk| {
+                    let word = <$u>::from_le_bytes(chunk.try_into().expect("chunk of W bytes"));
+                    usize::from(word & mask != 0)
+                })
+                .sum()
+        }};
+    }
+    match dtype.byte_width() {
+        1 => count!(u8),
+        2 => count!(u16),
+        4 => count!(u32),
+        _ => count!(u64),
     }
 }
 
@@ -141,35 +195,24 @@ impl SparseTensor<'static> {
             SparseFormat::Coo => {
                 let order: Vec<usize> = (0..ndim).collect();
                 let elements = elements_in_order(tensor, &order)?;
-                // One pass, growing the buffers (cheaper than Arrow C++'s counting pass first).
-                // The shape check above guarantees every coordinate fits the index type.
-                let iw = index_type.byte_width();
-                let mut coords: Vec<u8> = Vec::new();
-                // Row by row (runs of the last axis), with an odometer over the other axes.
-                let inner = shape.last().copied().unwrap_or(1);
-                let mut outer = vec![0usize; ndim.saturating_sub(1)];
-                if inner > 0 {
-                    for row in elements.chunks_exact(inner * width) {
-                        scan_nonzero(row, dtype, |j, v| {
-                            values.extend_from_slice(v);
-                            for &c in &outer {
-                                push_index(&mut coords, c, iw);
-                            }
-                            if ndim > 0 {
-                                push_index(&mut coords, j, iw);
-                            }
-                            Ok(())
-                        })?;
-                        for axis in (0..outer.len()).rev() {
-                            outer[axis] += 1;
-                            if outer[axis] < shape[axis] {
-                                break;
-                            }
-                            outer[axis] = 0;
+                // Count first, as Arrow C++ does, so that the buffers are allocated once. The
+                // shape check above guarantees every coordinate fits the index type.
+                let nnz = count_nonzero(&elements, dtype);
+                let mut coords: Vec<u8> = Vec::with_capacity(nnz * ndim * index_type.byte_width());
+                values.reserve_exact(nnz * width);
+                let mask = nonzero_mask(dtype);
+                macro_rules! rows {
+                    ($($vw:literal, $iw:literal);*) => {
+                        match (width, index_type.byte_width()) {
+                            $(($vw, $iw) => coo_rows::<$vw, $iw>(
+                                &elements, shape, mask, &mut values, &mut coords,
+                            ),)*
+                            _ => unreachable!("element and index widths are 1, 2, 4 or 8"),
                         }
-                    }
+                    };
                 }
-                let nnz = values.len() / width;
+                rows!(1, 1; 1, 2; 1, 4; 1, 8; 2, 1; 2, 2; 2, 4; 2, 8;
+                      4, 1; 4, 2; 4, 4; 4, 8; 8, 1; 8, 2; 8, 4; 8, 8);
                 let coords = IndexVector::new(index_type, Buffer::from_vec(coords), nnz * ndim)?;
                 let strides = layout::row_major_strides(&[nnz, ndim], index_type.byte_width())?;
                 SparseIndex::Coo(

@@ -107,7 +107,7 @@ def summarize(results_dir, markdown):
 
     lines.append("")
     header(["read row", "1KiB ns", "1MiB ns", "64MiB ns", "1GiB ns", "max/min", "pyarrow 1KiB..1GiB ns",
-            "target", "met?"])
+            "pyarrow/ours", "target", "met?"])
     for group, desc in [("read_memory", "memory"), ("read_mmap", "mmap'd file"),
                         ("open_read_mmap", "open + mmap + read")]:
         ours = [rust.get(f"{group}/tensor_ipc/{s}") for s in READ_SIZES]
@@ -116,6 +116,8 @@ def summarize(results_dir, markdown):
         spread = max(have) / min(have) if have else float("nan")
         pa_range = [x for x in theirs if x is not None]
         pa_text = f"{min(pa_range):.0f}..{max(pa_range):.0f}" if pa_range else "n/a"
+        speedups = [p / o for p, o in zip(theirs, ours) if p is not None and o is not None]
+        speedup = statistics.median(speedups) if speedups else float("nan")
         if group == "open_read_mmap":
             goal, met_text = "(informational)", "-"
         else:
@@ -125,11 +127,11 @@ def summarize(results_dir, markdown):
             met = under and flat
             met_text = "met" if met else ("MISSED" + ("" if under else " (>= 1 us)") + ("" if flat else " (not flat)"))
             verdicts.append((f"read {desc}", goal, max(have) if have else float("nan"), met))
-        row([f"read {desc}"] + [fmt(x, 0) for x in ours] + [fmt(spread), pa_text, goal, met_text])
+        row([f"read {desc}"] + [fmt(x, 0) for x in ours] + [fmt(spread), pa_text, fmt(speedup, 1), goal, met_text])
 
     lines.append("")
     for name, goal, value, met in verdicts:
-        lines.append(f"{'met   ' if met else 'MISSED'}  {name}: {goal} (measured {value:.2f}{' ns max' if name.startswith('read') else 'x'})")
+        lines.append(f"{'- ' if markdown else ''}{'met   ' if met else 'MISSED'}  {name}: {goal} (measured {value:.2f}{' ns max' if name.startswith('read') else 'x'})")
     print("\n".join(lines))
 
 

@@ -189,7 +189,7 @@ impl<'a> Tab<'a> {
             self.tab
                 .get::<ForwardsUOffset<Vector<'a, fb::PlasmaObjectSpec>>>(Self::slot(i), None)
         };
-        v.map(|v| v.iter().map(|s| ObjectSpec::from_fb(s)).collect())
+        v.map(|v| v.iter().map(ObjectSpec::from_fb).collect())
             .unwrap_or_default()
     }
 

@@ -1,0 +1,293 @@
+//! Shapes and byte strides: Arrow's row- and column-major rules, bounds checks, and the
+//! gather that copies a strided tensor into row-major order.
+//!
+//! All arithmetic on sizes is checked: shapes and strides may come from hostile input.
+
+use crate::error::{Error, Result};
+
+/// The number of elements of a shape (1 for a 0-d tensor), or an overflow error.
+pub fn element_count(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or(Error::Overflow {
+            what: "the element count",
+        })
+}
+
+/// The number of bytes of a densely packed tensor of this shape.
+pub fn dense_byte_len(shape: &[usize], byte_width: usize) -> Result<usize> {
+    element_count(shape)?
+        .checked_mul(byte_width)
+        .filter(|&n| i64::try_from(n).is_ok())
+        .ok_or(Error::Overflow {
+            what: "the tensor byte size",
+        })
+}
+
+/// Row-major (C order) byte strides exactly as Arrow C++ `ComputeRowMajorStrides` gives them.
+///
+/// Arrow's rule for empty tensors: if any axis is zero, every stride is the element width.
+pub fn row_major_strides(shape: &[usize], byte_width: usize) -> Result<Vec<usize>> {
+    if shape.is_empty() {
+        return Ok(Vec::new());
+    }
+    if shape.contains(&0) {
+        return Ok(vec![byte_width; shape.len()]);
+    }
+    let mut strides = vec![0usize; shape.len()];
+    let mut acc = byte_width;
+    for i in (0..shape.len()).rev() {
+        strides[i] = acc;
+        acc = acc
+            .checked_mul(shape[i])
+            .filter(|&n| i64::try_from(n).is_ok())
+            .ok_or(Error::Overflow {
+                what: "the row-major strides",
+            })?;
+    }
+    Ok(strides)
+}
+
+/// Column-major (Fortran order) byte strides exactly as Arrow C++ `ComputeColumnMajorStrides`.
+pub fn column_major_strides(shape: &[usize], byte_width: usize) -> Result<Vec<usize>> {
+    if shape.is_empty() {
+        return Ok(Vec::new());
+    }
+    if shape.contains(&0) {
+        return Ok(vec![byte_width; shape.len()]);
+    }
+    let mut strides = vec![0usize; shape.len()];
+    let mut acc = byte_width;
+    for (i, &d) in shape.iter().enumerate() {
+        strides[i] = acc;
+        acc = acc
+            .checked_mul(d)
+            .filter(|&n| i64::try_from(n).is_ok())
+            .ok_or(Error::Overflow {
+                what: "the column-major strides",
+            })?;
+    }
+    Ok(strides)
+}
+
+/// Whether `strides` are exactly Arrow's row-major strides for `shape`.
+pub fn is_row_major(shape: &[usize], strides: &[usize], byte_width: usize) -> bool {
+    row_major_strides(shape, byte_width).is_ok_and(|s| s == strides)
+}
+
+/// Whether `strides` are exactly Arrow's column-major strides for `shape`.
+pub fn is_column_major(shape: &[usize], strides: &[usize], byte_width: usize) -> bool {
+    column_major_strides(shape, byte_width).is_ok_and(|s| s == strides)
+}
+
+/// Checks that a strided tensor stays inside `data_len` bytes, as Arrow C++
+/// `CheckTensorStridesValidity` does (the check is skipped for an empty buffer of an empty
+/// tensor).
+pub fn check_strides_in_bounds(
+    shape: &[usize],
+    strides: &[usize],
+    byte_width: usize,
+    data_len: usize,
+) -> Result<()> {
+    if strides.len() != shape.len() {
+        return Err(Error::StridesLengthMismatch {
+            shape_len: shape.len(),
+            strides_len: strides.len(),
+        });
+    }
+    if data_len == 0 && shape.contains(&0) {
+        return Ok(());
+    }
+    let mut largest: u128 = 0;
+    for (&d, &s) in shape.iter().zip(strides) {
+        if d == 0 {
+            continue;
+        }
+        largest += (d as u128 - 1) * s as u128;
+        if largest > i64::MAX as u128 {
+            return Err(Error::Overflow {
+                what: "the offset computed from shape and strides",
+            });
+        }
+    }
+    let required = largest + byte_width as u128;
+    if required > data_len as u128 {
+        return Err(Error::StridesOverrun {
+            required,
+            available: data_len as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Copies the elements of a strided tensor into `dst` in row-major order.
+///
+/// `dst` must be exactly `element_count(shape) * byte_width` bytes. Axes whose strides make the
+/// innermost elements adjacent are merged, so each copy moves the longest contiguous run the
+/// layout allows, not one element. The caller has checked the strides against `src`.
+pub fn gather_row_major(
+    src: &[u8],
+    shape: &[usize],
+    strides: &[usize],
+    byte_width: usize,
+    dst: &mut [u8],
+) {
+    if dst.is_empty() {
+        return;
+    }
+    // Merge trailing axes that are contiguous in the source into one run.
+    let mut run = byte_width;
+    let mut outer = shape.len();
+    while outer > 0 && (shape[outer - 1] == 1 || strides[outer - 1] == run) {
+        run *= shape[outer - 1];
+        outer -= 1;
+    }
+    // Drop size-1 axes from the outer loop nest and merge outer axes that nest exactly.
+    let mut dims: Vec<(usize, usize)> = Vec::with_capacity(outer);
+    for i in 0..outer {
+        if shape[i] == 1 {
+            continue;
+        }
+        if let Some(last) = dims.last_mut()
+            && last.1 == strides[i] * shape[i]
+        {
+            last.0 *= shape[i];
+            last.1 = strides[i];
+            continue;
+        }
+        dims.push((shape[i], strides[i]));
+    }
+    debug_assert_eq!(dst.len() % run, 0);
+    match dims.as_slice() {
+        [] => dst.copy_from_slice(&src[..run]),
+        [(n, s)] => copy_runs_1d(src, 0, *n, *s, run, dst),
+        _ => {
+            let (inner_n, inner_s) = dims[dims.len() - 1];
+            let outer_dims = &dims[..dims.len() - 1];
+            let mut index = vec![0usize; outer_dims.len()];
+            let mut base = 0usize;
+            let chunk = inner_n * run;
+            for out in dst.chunks_exact_mut(chunk) {
+                copy_runs_1d(src, base, inner_n, inner_s, run, out);
+                // Advance the odometer over the outer axes.
+                for k in (0..outer_dims.len()).rev() {
+                    index[k] += 1;
+                    base += outer_dims[k].1;
+                    if index[k] < outer_dims[k].0 {
+                        break;
+                    }
+                    base -= outer_dims[k].1 * outer_dims[k].0;
+                    index[k] = 0;
+                }
+            }
+        }
+    }
+}
+
+/// Copies `n` runs of `run` bytes, `stride` bytes apart starting at `base`, into `dst`.
+#[inline]
+fn copy_runs_1d(src: &[u8], base: usize, n: usize, stride: usize, run: usize, dst: &mut [u8]) {
+    match run {
+        1 => copy_fixed::<1>(src, base, n, stride, dst),
+        2 => copy_fixed::<2>(src, base, n, stride, dst),
+        4 => copy_fixed::<4>(src, base, n, stride, dst),
+        8 => copy_fixed::<8>(src, base, n, stride, dst),
+        16 => copy_fixed::<16>(src, base, n, stride, dst),
+        32 => copy_fixed::<32>(src, base, n, stride, dst),
+        64 => copy_fixed::<64>(src, base, n, stride, dst),
+        _ => {
+            for (j, out) in dst.chunks_exact_mut(run).enumerate() {
+                let at = base + j * stride;
+                out.copy_from_slice(&src[at..at + run]);
+            }
+        }
+    }
+}
+
+/// [`copy_runs_1d`] for a run length known at compile time, so each copy is a few moves.
+#[inline(always)]
+fn copy_fixed<const RUN: usize>(src: &[u8], base: usize, n: usize, stride: usize, dst: &mut [u8]) {
+    debug_assert_eq!(dst.len(), n * RUN);
+    for (j, out) in dst.chunks_exact_mut(RUN).enumerate() {
+        let at = base + j * stride;
+        let run: &[u8; RUN] = src[at..at + RUN].try_into().expect("run length");
+        out.copy_from_slice(run);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrow_row_and_column_major_rules() {
+        assert_eq!(row_major_strides(&[2, 3], 4).unwrap(), [12, 4]);
+        assert_eq!(column_major_strides(&[3, 4], 4).unwrap(), [4, 12]);
+        assert_eq!(row_major_strides(&[], 8).unwrap(), Vec::<usize>::new());
+        // Arrow: any zero-size axis gives [w; ndim].
+        assert_eq!(row_major_strides(&[0, 3], 4).unwrap(), [4, 4]);
+        assert_eq!(column_major_strides(&[2, 0, 3], 4).unwrap(), [4, 4, 4]);
+        assert_eq!(column_major_strides(&[2, 3, 4], 8).unwrap(), [8, 16, 48]);
+        assert!(row_major_strides(&[usize::MAX, 2], 8).is_err());
+    }
+
+    #[test]
+    fn bounds_check_matches_arrow() {
+        check_strides_in_bounds(&[2, 3], &[12, 4], 4, 24).unwrap();
+        assert!(matches!(
+            check_strides_in_bounds(&[2, 3], &[12, 4], 4, 23),
+            Err(Error::StridesOverrun { required: 24, .. })
+        ));
+        // Empty tensor over an empty buffer: skipped.
+        check_strides_in_bounds(&[0, 3], &[4, 4], 4, 0).unwrap();
+        // 0-d needs one element.
+        assert!(check_strides_in_bounds(&[], &[], 8, 0).is_err());
+        assert!(matches!(
+            check_strides_in_bounds(&[2], &[4, 4], 4, 8),
+            Err(Error::StridesLengthMismatch { .. })
+        ));
+        assert!(matches!(
+            check_strides_in_bounds(&[3, 2], &[usize::MAX / 2, 1], 1, 8),
+            Err(Error::Overflow { .. })
+        ));
+    }
+
+    fn gather_naive(src: &[u8], shape: &[usize], strides: &[usize], w: usize) -> Vec<u8> {
+        let n = element_count(shape).unwrap();
+        let mut out = Vec::with_capacity(n * w);
+        for flat in 0..n {
+            let mut rem = flat;
+            let mut off = 0;
+            for i in (0..shape.len()).rev() {
+                off += (rem % shape[i]) * strides[i];
+                rem /= shape[i];
+            }
+            out.extend_from_slice(&src[off..off + w]);
+        }
+        out
+    }
+
+    #[test]
+    fn gather_matches_element_walk() {
+        let src: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+        let cases: &[(&[usize], &[usize], usize)] = &[
+            (&[4, 6], &[8, 48], 8),        // transpose
+            (&[4, 3], &[96, 16], 8),       // every other column
+            (&[3, 2, 4], &[16, 96, 2], 2), // transpose (1, 0, 2)
+            (&[2, 3], &[64, 4], 4),        // padded rows
+            (&[5], &[12], 4),              // 1-d strided
+            (&[2, 1, 3], &[24, 7, 8], 8),  // size-1 axis with odd stride
+            (&[4, 2, 2, 16], &[8, 1024, 512, 64], 4),
+            (&[3, 4, 5], &[160, 40, 8], 8), // contiguous
+            (&[], &[], 8),                  // 0-d
+        ];
+        for &(shape, strides, w) in cases {
+            check_strides_in_bounds(shape, strides, w, src.len()).unwrap();
+            let want = gather_naive(&src, shape, strides, w);
+            let mut got = vec![0u8; want.len()];
+            gather_row_major(&src, shape, strides, w, &mut got);
+            assert_eq!(got, want, "shape {shape:?} strides {strides:?}");
+        }
+    }
+}

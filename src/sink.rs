@@ -1,0 +1,162 @@
+//! Where messages go ([`TensorSink`]) and where they come from ([`TensorSource`]).
+//!
+//! Both traits are small and synchronous so that any backend (a growable buffer, a file, a
+//! shared-memory object) can implement them; the conveniences live in [`TensorSinkExt`] and
+//! [`TensorSourceExt`], implemented for every sink and source.
+
+use crate::error::{Error, Result};
+use crate::ipc::{self, Message, ReadOptions};
+use crate::tensor::{Tensor, TensorData};
+
+/// A destination for tensor messages.
+///
+/// The writer announces each message's exact size before writing a byte of it, then writes the
+/// whole message into the region the sink lends it (one copy of the body, no intermediate
+/// buffer), then commits. A Plasma sink creates its object with that size; a memory sink grows
+/// once.
+pub trait TensorSink {
+    /// Lends a writable region of exactly `len` bytes for the next message. Its initial
+    /// contents are unspecified: the writer overwrites every byte.
+    fn reserve(&mut self, len: usize) -> Result<&mut [u8]>;
+
+    /// Completes the message written into the region returned by the last
+    /// [`reserve`](TensorSink::reserve).
+    fn commit(&mut self) -> Result<()>;
+}
+
+/// A source of tensor messages, read zero-copy where the source's memory allows it.
+///
+/// `'a` is how long the returned bytes may be borrowed: `'static` for sources that hand out
+/// shared buffers (a [`Buffer`](arrow_buffer::Buffer), an mmap), the slice's lifetime for a
+/// source over borrowed bytes.
+pub trait TensorSource<'a> {
+    /// Returns up to `len` upcoming bytes without consuming them; fewer only at the end of the
+    /// input.
+    fn peek(&mut self, len: usize) -> Result<&[u8]>;
+
+    /// Consumes exactly `len` bytes and returns them, sharing memory rather than copying
+    /// where the source can. [`Error::Truncated`] if fewer remain.
+    fn take(&mut self, len: usize) -> Result<TensorData<'a>>;
+}
+
+impl<S: TensorSink + ?Sized> TensorSink for &mut S {
+    fn reserve(&mut self, len: usize) -> Result<&mut [u8]> {
+        (**self).reserve(len)
+    }
+    fn commit(&mut self) -> Result<()> {
+        (**self).commit()
+    }
+}
+
+impl<'a, S: TensorSource<'a> + ?Sized> TensorSource<'a> for &mut S {
+    fn peek(&mut self, len: usize) -> Result<&[u8]> {
+        (**self).peek(len)
+    }
+    fn take(&mut self, len: usize) -> Result<TensorData<'a>> {
+        (**self).take(len)
+    }
+}
+
+/// Appends messages to a `Vec<u8>` (which may reallocate; see the memory backend for an
+/// aligned sink).
+impl TensorSink for Vec<u8> {
+    fn reserve(&mut self, len: usize) -> Result<&mut [u8]> {
+        let start = self.len();
+        let end = start.checked_add(len).ok_or(Error::SinkFull {
+            requested: len as u64,
+            reason: "the vector length would overflow",
+        })?;
+        self.resize(end, 0);
+        Ok(&mut self[start..])
+    }
+    fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads messages from the front of a byte slice, advancing it past each one (like
+/// `std::io::Read for &[u8]`), borrowing the bytes zero-copy.
+impl<'a> TensorSource<'a> for &'a [u8] {
+    fn peek(&mut self, len: usize) -> Result<&[u8]> {
+        Ok(&self[..len.min(self.len())])
+    }
+    fn take(&mut self, len: usize) -> Result<TensorData<'a>> {
+        if len > self.len() {
+            return Err(Error::Truncated {
+                part: "input",
+                expected: len as u64,
+                available: self.len() as u64,
+            });
+        }
+        let (head, tail) = self.split_at(len);
+        *self = tail;
+        Ok(TensorData::Borrowed(head))
+    }
+}
+
+/// Conveniences for every [`TensorSink`].
+pub trait TensorSinkExt: TensorSink {
+    /// Writes one dense tensor message; see [`write_tensor`](crate::write_tensor).
+    fn write_tensor(&mut self, tensor: &Tensor<'_>) -> Result<usize> {
+        ipc::write_tensor(tensor, self)
+    }
+}
+
+impl<S: TensorSink + ?Sized> TensorSinkExt for S {}
+
+/// Conveniences for every [`TensorSource`].
+pub trait TensorSourceExt<'a>: TensorSource<'a> {
+    /// Reads one dense tensor; see [`read_tensor`](crate::read_tensor).
+    fn read_tensor(&mut self) -> Result<Tensor<'a>> {
+        ipc::read_tensor(self)
+    }
+
+    /// Reads the next message of any kind, `None` at the end of the stream.
+    fn read_message(&mut self, options: &ReadOptions) -> Result<Option<Message<'a>>> {
+        ipc::read_message(self, options)
+    }
+
+    /// Iterates over the dense tensors of a stream until its end; stops after the first error.
+    fn tensors(&mut self, options: ReadOptions) -> Tensors<'_, 'a, Self> {
+        Tensors {
+            source: self,
+            options,
+            done: false,
+            _data: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'a, S: TensorSource<'a> + ?Sized> TensorSourceExt<'a> for S {}
+
+/// The iterator returned by [`TensorSourceExt::tensors`].
+#[derive(Debug)]
+pub struct Tensors<'s, 'a, S: ?Sized> {
+    source: &'s mut S,
+    options: ReadOptions,
+    done: bool,
+    _data: std::marker::PhantomData<TensorData<'a>>,
+}
+
+impl<'a, S: TensorSource<'a> + ?Sized> Iterator for Tensors<'_, 'a, S> {
+    type Item = Result<Tensor<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = ipc::read_message(self.source, &self.options)
+            .and_then(|m| m.map(|m| m.into_tensor(&self.options)).transpose());
+        match item {
+            Ok(Some(t)) => Some(Ok(t)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

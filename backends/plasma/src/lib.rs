@@ -11,6 +11,7 @@
 //! Limits that bound what a peer can make us allocate are constants here:
 //! [`MAX_MESSAGE_SIZE`] and [`MAX_IDS_PER_REQUEST`].
 
+pub mod client;
 mod error;
 pub mod fdpass;
 pub mod frame;

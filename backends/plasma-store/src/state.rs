@@ -682,3 +682,156 @@ impl State {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::external::HashTableStore;
+
+    fn state(capacity: u64, external: bool) -> State {
+        let seg = Arc::new(Segment::create(crate::arena_len(capacity), None, false).unwrap());
+        let ext: Option<Box<dyn ExternalStore>> =
+            external.then(|| Box::new(HashTableStore::default()) as Box<dyn ExternalStore>);
+        State::new(capacity, seg, ext)
+    }
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId([n; 20])
+    }
+
+    /// Creates, seals and releases an object of `size` bytes.
+    fn put_released(st: &mut State, n: u8, size: u64) {
+        st.create(1, id(n), size, 0, 0, true).unwrap();
+        st.seal(&id(n), &[0; 8]).unwrap();
+        assert!(st.release(1, &id(n)));
+    }
+
+    #[test]
+    fn eviction_frees_at_least_a_fifth() {
+        let mut st = state(1000, false);
+        for n in 1..=4 {
+            put_released(&mut st, n, 100);
+        }
+        // Needs 100 more bytes, but frees max(100, 1000/5) = 200: two objects.
+        st.create(2, id(9), 700, 0, 0, true).unwrap();
+        assert!(!st.contains(&id(1)) && !st.contains(&id(2)));
+        assert!(st.contains(&id(3)) && st.contains(&id(4)));
+        assert_eq!(st.allocated(), 900);
+    }
+
+    #[test]
+    fn hopeless_create_evicts_and_fails() {
+        let mut st = state(1000, false);
+        put_released(&mut st, 1, 100);
+        assert_eq!(
+            st.create(2, id(9), 5000, 0, 0, true),
+            Err(Status::OutOfMemory)
+        );
+        assert!(!st.contains(&id(1)));
+        assert!(!st.objects.contains_key(&id(9)));
+        assert_eq!(st.allocated(), 0);
+    }
+
+    #[test]
+    fn no_eviction_without_evict_if_full() {
+        let mut st = state(1000, false);
+        put_released(&mut st, 1, 600);
+        assert_eq!(
+            st.create(2, id(9), 600, 0, 0, false),
+            Err(Status::OutOfMemory)
+        );
+        assert!(st.contains(&id(1)));
+    }
+
+    #[test]
+    fn references_are_per_client() {
+        let mut st = state(1000, false);
+        st.create(1, id(1), 10, 0, 0, true).unwrap();
+        st.seal(&id(1), &[0; 8]).unwrap();
+        assert!(st.get(2, &id(1)).is_some());
+        assert!(st.get(2, &id(1)).is_some());
+        assert_eq!(st.list()[0].ref_count, 2);
+        assert!(st.release(2, &id(1)));
+        assert!(!st.release(2, &id(1)), "a second release is not held");
+        assert_eq!(st.evict(1000), 0, "still held by its creator");
+        assert!(st.release(1, &id(1)));
+        assert_eq!(st.evict(1), 10);
+    }
+
+    #[test]
+    fn releasing_an_unsealed_object_aborts_it() {
+        let mut st = state(1000, false);
+        st.create(1, id(1), 10, 0, 0, true).unwrap();
+        assert!(st.release(1, &id(1)));
+        assert!(st.list().is_empty());
+        assert_eq!(st.allocated(), 0);
+    }
+
+    #[test]
+    fn abort_rules() {
+        let mut st = state(1000, false);
+        st.create(1, id(1), 10, 0, 0, true).unwrap();
+        assert_eq!(st.abort(2, &id(1)), Err(Violation::NotHeld));
+        assert_eq!(st.abort(1, &id(2)), Err(Violation::Unknown));
+        assert_eq!(st.delete(&[id(1)]), vec![Status::ObjectNotSealed]);
+        assert_eq!(st.abort(1, &id(1)), Ok(()));
+        assert!(st.deletion_cache.is_empty());
+        put_released(&mut st, 3, 1);
+        assert_eq!(st.abort(1, &id(3)), Err(Violation::WrongState));
+    }
+
+    #[test]
+    fn batch_is_all_or_nothing() {
+        let mut st = state(1000, false);
+        put_released(&mut st, 2, 1);
+        let items: Vec<BatchItem<'_>> =
+            vec![(id(1), b"a", b"", &[0; 8]), (id(2), b"b", b"", &[0; 8])];
+        assert_eq!(
+            st.create_and_seal_batch(1, &items, true),
+            Status::ObjectExists
+        );
+        assert!(!st.objects.contains_key(&id(1)));
+        let items: Vec<BatchItem<'_>> =
+            vec![(id(4), b"abc", b"m", &[0; 8]), (id(5), b"", b"", &[0; 8])];
+        assert_eq!(st.create_and_seal_batch(1, &items, true), Status::Ok);
+        assert!(st.contains(&id(4)) && st.contains(&id(5)));
+        // Not held by the creator any more: evictable.
+        assert_eq!(st.evict(u64::MAX), 1 + 4);
+    }
+
+    #[test]
+    fn external_store_roundtrip() {
+        let mut st = state(1000, true);
+        let spec = st.create(1, id(1), 600, 2, 0, true).unwrap();
+        st.segment.write(spec.data_offset, &[9; 600]);
+        st.segment.write(spec.metadata_offset, b"md");
+        st.seal(&id(1), &[0; 8]).unwrap();
+        assert!(st.release(1, &id(1)));
+        st.create_and_seal(1, id(2), true, &[1; 600], b"", &[0; 8]);
+        // Object 1 was spilled, not deleted.
+        assert!(st.contains(&id(1)));
+        assert_eq!(st.allocated(), 600);
+        let back = st.get(3, &id(1)).unwrap();
+        // Restoring it spilled object 2 in turn.
+        assert!(st.contains(&id(2)));
+        assert_eq!(st.allocated(), 602);
+        assert_eq!(st.segment.read(back.data_offset, 600), vec![9; 600]);
+        assert_eq!(st.segment.read(back.metadata_offset, 2), b"md");
+    }
+
+    #[test]
+    fn quota_rules() {
+        let mut st = state(1000, false);
+        assert_eq!(st.set_options(1, "a".into(), 100), Status::Ok);
+        assert_eq!(st.set_options(1, "a".into(), 100), Status::OutOfMemory);
+        assert_eq!(st.set_options(2, "b".into(), 800), Status::OutOfMemory);
+        assert_eq!(st.set_options(3, "c".into(), -1), Status::OutOfMemory);
+        assert_eq!(
+            st.create(1, id(1), 101, 0, 0, true),
+            Err(Status::OutOfMemory)
+        );
+        assert!(st.debug_string().contains("(a) capacity: 100"));
+        st.disconnect(1);
+        assert_eq!(st.set_options(2, "b".into(), 700), Status::Ok);
+    }
+}

@@ -41,6 +41,10 @@ struct Entry {
     construct_duration: i64,
     digest: Vec<u8>,
     lru_key: Option<u64>,
+    /// The quota client whose private LRU and quota hold this object.
+    owner: Option<ClientId>,
+    /// Creation order, for demoting a quota client's oldest objects.
+    create_seq: u64,
 }
 
 impl Entry {
@@ -54,6 +58,12 @@ struct Client {
     objects: HashSet<ObjectId>,
     name: String,
     quota: Option<u64>,
+    /// Bytes of resident objects charged to this client's quota.
+    quota_used: u64,
+    /// Objects charged to the quota, by creation order.
+    owned: BTreeMap<u64, ObjectId>,
+    /// The private LRU of a quota client: its unreferenced sealed objects.
+    lru: BTreeMap<u64, ObjectId>,
 }
 
 /// A protocol violation the original store would abort on.
@@ -197,11 +207,13 @@ impl State {
     fn lru_push(&mut self, id: ObjectId) {
         let key = self.next_lru;
         self.next_lru += 1;
+        self.lru_remove(&id);
         if let Some(e) = self.objects.get_mut(&id) {
-            if let Some(old) = e.lru_key.replace(key) {
-                self.lru.remove(&old);
-            }
-            self.lru.insert(key, id);
+            e.lru_key = Some(key);
+            match e.owner.and_then(|c| self.clients.get_mut(&c)) {
+                Some(c) => c.lru.insert(key, id),
+                None => self.lru.insert(key, id),
+            };
         }
     }
 
@@ -209,7 +221,72 @@ impl State {
         if let Some(e) = self.objects.get_mut(id)
             && let Some(key) = e.lru_key.take()
         {
+            // Keys are unique across all LRUs, so removing from both is exact.
             self.lru.remove(&key);
+            if let Some(c) = e.owner.and_then(|c| self.clients.get_mut(&c)) {
+                c.lru.remove(&key);
+            }
+        }
+    }
+
+    /// Stops charging `id` to its quota client.
+    fn disown(&mut self, id: &ObjectId) {
+        let Some(e) = self.objects.get_mut(id) else {
+            return;
+        };
+        let Some(owner) = e.owner.take() else {
+            return;
+        };
+        let (size, seq, key) = (e.size(), e.create_seq, e.lru_key.take());
+        if let Some(c) = self.clients.get_mut(&owner) {
+            c.quota_used = c.quota_used.saturating_sub(size);
+            c.owned.remove(&seq);
+            if let Some(key) = key {
+                c.lru.remove(&key);
+                // It stays evictable, now globally.
+                self.lru.insert(key, *id);
+                if let Some(e) = self.objects.get_mut(id) {
+                    e.lru_key = Some(key);
+                }
+            }
+        }
+    }
+
+    /// Makes room within a quota client's quota before it creates `size`
+    /// bytes: evicts its own least recently used objects, then demotes its
+    /// oldest objects still in use to the global pool.
+    fn enforce_quota(
+        &mut self,
+        client: ClientId,
+        size: u64,
+        evict_if_full: bool,
+    ) -> Result<(), Status> {
+        let Some(quota) = self.clients.get(&client).and_then(|c| c.quota) else {
+            return Ok(());
+        };
+        if size > quota {
+            return Err(Status::OutOfMemory);
+        }
+        loop {
+            let Some(c) = self.clients.get_mut(&client) else {
+                return Ok(());
+            };
+            if c.quota_used + size <= quota {
+                return Ok(());
+            }
+            if !evict_if_full {
+                return Err(Status::OutOfMemory);
+            }
+            if let Some((_, id)) = c.lru.pop_first() {
+                if let Some(e) = self.objects.get_mut(&id) {
+                    e.lru_key = None;
+                }
+                self.evict_one(id);
+            } else if let Some((_, id)) = c.owned.first_key_value().map(|(k, v)| (*k, *v)) {
+                self.disown(&id);
+            } else {
+                return Err(Status::OutOfMemory);
+            }
         }
     }
 
@@ -237,6 +314,7 @@ impl State {
         let (offset, len) = (e.offset, usize::try_from(size).unwrap_or(0));
         self.num_evictions += 1;
         self.bytes_evicted += size;
+        self.disown(&id);
         let spilled = match self.external.as_mut() {
             Some(ext) => {
                 let bytes = self.segment.read(offset, len);
@@ -345,6 +423,7 @@ impl State {
 
     fn erase(&mut self, id: ObjectId) {
         self.lru_remove(&id);
+        self.disown(&id);
         self.free_memory(&id);
         self.objects.remove(&id);
     }
@@ -383,11 +462,18 @@ impl State {
         let size = data_size
             .checked_add(metadata_size)
             .ok_or(Status::OutOfMemory)?;
-        let quota = self.clients.get(&client).and_then(|c| c.quota);
-        if quota.is_some_and(|q| size > q) {
-            return Err(Status::OutOfMemory);
-        }
+        self.enforce_quota(client, size, evict_if_full)?;
         let (alloc, offset) = self.allocate(size, evict_if_full)?;
+        let create_seq = self.next_lru;
+        self.next_lru += 1;
+        let owner = match self.clients.get_mut(&client) {
+            Some(c) if c.quota.is_some() => {
+                c.quota_used += size;
+                c.owned.insert(create_seq, id);
+                Some(client)
+            }
+            _ => None,
+        };
         let entry = Entry {
             state: ObjState::Created,
             alloc: Some(alloc),
@@ -399,6 +485,8 @@ impl State {
             construct_duration: -1,
             digest: Vec::new(),
             lru_key: None,
+            owner,
+            create_seq,
         };
         self.objects.insert(id, entry);
         self.add_ref(client, id);
@@ -640,6 +728,13 @@ impl State {
         if let Some(q) = c.quota {
             self.quota_total -= q;
         }
+        // A quota client's objects go back to the global pool, in LRU order.
+        for id in c.owned.values() {
+            if let Some(e) = self.objects.get_mut(id) {
+                e.owner = None;
+            }
+        }
+        self.lru.extend(c.lru);
         for id in c.objects {
             self.unref(id);
         }
@@ -677,6 +772,9 @@ impl State {
         for c in self.clients.values() {
             if let Some(q) = c.quota {
                 let _ = writeln!(s, "({}) capacity: {q}", c.name);
+                let used = (c.quota_used * 100).checked_div(q).unwrap_or(0);
+                let _ = writeln!(s, "({}) used: {used}%", c.name);
+                let _ = writeln!(s, "({}) num objects: {}", c.name, c.lru.len());
             }
         }
         s
@@ -833,5 +931,44 @@ mod tests {
         assert!(st.debug_string().contains("(a) capacity: 100"));
         st.disconnect(1);
         assert_eq!(st.set_options(2, "b".into(), 700), Status::Ok);
+    }
+
+    #[test]
+    fn quota_objects_use_a_private_lru() {
+        let mut st = state(1000, false);
+        assert_eq!(st.set_options(1, "q".into(), 300), Status::Ok);
+        // A global object and two quota objects, all released.
+        st.create(2, id(1), 100, 0, 0, true).unwrap();
+        st.seal(&id(1), &[0; 8]).unwrap();
+        st.release(2, &id(1));
+        put_released(&mut st, 2, 100);
+        put_released(&mut st, 3, 100);
+        // Global eviction does not touch the quota client's objects.
+        assert_eq!(st.evict(u64::MAX), 100);
+        assert!(st.contains(&id(2)) && st.contains(&id(3)));
+        // A quota create that does not fit its quota evicts its own oldest.
+        st.create(1, id(4), 150, 0, 0, true).unwrap();
+        assert!(!st.contains(&id(2)) && st.contains(&id(3)));
+        // Without evict_if_full it fails instead.
+        assert_eq!(
+            st.create(1, id(5), 100, 0, 0, false),
+            Err(Status::OutOfMemory)
+        );
+        // An object still in use is demoted to the global pool, not evicted.
+        assert!(st.get(7, &id(3)).is_some());
+        st.seal(&id(4), &[0; 8]).unwrap();
+        assert!(st.get(7, &id(4)).is_some());
+        st.create(1, id(6), 300, 0, 0, true).unwrap();
+        assert!(st.contains(&id(3)) && st.contains(&id(4)));
+        assert!(st.release(7, &id(3)));
+        assert_eq!(st.evict(1), 100, "demoted object is globally evictable");
+        // On disconnect its objects join the global LRU.
+        st.seal(&id(6), &[0; 8]).unwrap();
+        st.release(1, &id(6));
+        st.disconnect(1);
+        assert_eq!(st.evict(u64::MAX), 300);
+        assert!(st.release(7, &id(4)));
+        assert_eq!(st.evict(u64::MAX), 150);
+        assert_eq!(st.allocated(), 0);
     }
 }

@@ -638,6 +638,9 @@ fn notifications() {
     // Deletion.
     b.release(id(1));
     a.release(id(1));
+    // Releases are one-way: a round trip on `a` orders its release before
+    // the delete on `b`.
+    assert!(a.contains(id(1)));
     assert_eq!(b.delete(&[id(1)]), vec![Status::Ok]);
     let del = next_notification(&mut sub);
     assert_eq!((del[0].object_id, del[0].is_deletion), (id(1), true));

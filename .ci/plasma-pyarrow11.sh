@@ -6,7 +6,7 @@
 #   cargo build --release && bash .ci/plasma-pyarrow11.sh
 #
 # Needs python3.11 (python3 -m venv) and PyPI. Idempotent: the venv is kept in
-# target/pyarrow11-venv. Fails unless every test that passes against the
+# target/venv-pyarrow11, shared with .ci/plasma-client.sh. Fails unless every test that passes against the
 # original also passes against ours.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +14,7 @@ cd "$root"
 store="$root/target/release/plasma-store"
 [[ -x "$store" ]] || cargo build --release -p tensor-ipc-plasma-store
 py="$(command -v python3.11 || command -v python3)"
-venv="$root/target/pyarrow11-venv"
+venv="$root/target/venv-pyarrow11"
 if ! "$venv/bin/python" -c "import pyarrow, pytest, hypothesis, pandas; assert pyarrow.__version__ == '11.0.0'" 2>/dev/null; then
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q pyarrow==11.0.0 "numpy<2" "pytest<8" hypothesis "pandas<2.2"

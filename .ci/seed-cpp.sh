@@ -6,7 +6,7 @@
 #
 #   cargo build --release && bash .ci/seed-cpp.sh
 #
-# Needs g++, python3.11 and PyPI. Idempotent (venv in target/pyarrow11-venv).
+# Needs g++, python3.11 and PyPI. Idempotent (venv in target/venv-pyarrow11, shared with .ci/plasma-client.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -14,7 +14,7 @@ store="$root/target/release/plasma-store"
 [[ -x "$store" ]] || cargo build --release -p tensor-ipc-plasma-store
 command -v g++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
 py="$(command -v python3.11 || command -v python3)"
-venv="$root/target/pyarrow11-venv"
+venv="$root/target/venv-pyarrow11"
 if ! "$venv/bin/python" -c "import pyarrow; assert pyarrow.__version__ == '11.0.0'" 2>/dev/null; then
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q pyarrow==11.0.0 "numpy<2" "pytest<8" hypothesis "pandas<2.2"

@@ -15,7 +15,7 @@ small_cycles="${SMALL_CYCLES:-5000}"
 ours="$root/target/release/plasma-store"
 [[ -x "$ours" ]] || cargo build --release -p tensor-ipc-plasma-store
 py="$(command -v python3.11 || command -v python3)"
-venv="$root/target/pyarrow11-venv"
+venv="$root/target/venv-pyarrow11"
 if ! "$venv/bin/python" -c "import pyarrow; assert pyarrow.__version__ == '11.0.0'" 2>/dev/null; then
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q pyarrow==11.0.0 "numpy<2" "pytest<8" hypothesis "pandas<2.2"

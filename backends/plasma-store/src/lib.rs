@@ -201,7 +201,15 @@ impl StoreBuilder {
         };
         let segment =
             segment::Segment::create(arena_len(memory), self.directory.as_deref(), self.hugepages)
-                .map_err(StoreError::Segment)?;
+                .map_err(|e| {
+                    if self.hugepages && e.raw_os_error() == Some(libc::ENOMEM) {
+                        StoreError::Segment(io::Error::other(format!(
+                            "{e}: not enough huge pages reserved (see /proc/sys/vm/nr_hugepages)"
+                        )))
+                    } else {
+                        StoreError::Segment(e)
+                    }
+                })?;
         let segment = Arc::new(segment);
         if self.prefault.unwrap_or(memory <= PREFAULT_AUTO_LIMIT) {
             let seg = Arc::clone(&segment);

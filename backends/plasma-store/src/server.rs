@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     pub(crate) clients: Mutex<std::collections::HashMap<ClientId, UnixStream>>,
     next_client: AtomicU64,
     pub(crate) verbose: bool,
+    /// Gets currently waiting on `sealed` (so seals skip a useless wake-up).
+    waiters: AtomicUsize,
 }
 
 impl Shared {
@@ -36,11 +38,21 @@ impl Shared {
             clients: Mutex::default(),
             next_client: AtomicU64::new(1),
             verbose,
+            waiters: AtomicUsize::new(0),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes waiting Gets after objects were sealed. A waiter registers
+    /// while holding the state lock, before it sleeps, so a seal made under
+    /// that lock afterwards always sees it.
+    fn wake_waiters(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.sealed.notify_all();
+        }
     }
 }
 
@@ -272,7 +284,7 @@ fn handle(shared: &Shared, conn: &mut Conn, client: ClientId, message: Message) 
                 &metadata,
                 &digest,
             );
-            shared.sealed.notify_all();
+            shared.wake_waiters();
             conn.send(&Message::CreateAndSealReply { error })?;
         }
         Message::CreateAndSealBatchRequest {
@@ -295,7 +307,7 @@ fn handle(shared: &Shared, conn: &mut Conn, client: ClientId, message: Message) 
             let error = shared
                 .lock()
                 .create_and_seal_batch(client, &items, evict_if_full);
-            shared.sealed.notify_all();
+            shared.wake_waiters();
             conn.send(&Message::CreateAndSealBatchReply { error })?;
         }
         Message::AbortRequest { object_id } => {
@@ -312,7 +324,7 @@ fn handle(shared: &Shared, conn: &mut Conn, client: ClientId, message: Message) 
                 return Err(End::Violation(format!("digest of {} bytes", digest.len())));
             }
             let result = shared.lock().seal(&object_id, &digest);
-            shared.sealed.notify_all();
+            shared.wake_waiters();
             let error = result.err().unwrap_or(Status::Ok);
             conn.send(&Message::SealReply { object_id, error })?;
         }
@@ -425,11 +437,13 @@ fn get(
             }
             wait = wait.min(deadline - now);
         }
+        shared.waiters.fetch_add(1, Ordering::SeqCst);
         state = shared
             .sealed
             .wait_timeout(state, wait)
             .unwrap_or_else(|e| e.into_inner())
             .0;
+        shared.waiters.fetch_sub(1, Ordering::SeqCst);
         if shared.stopping.load(Ordering::SeqCst) || conn.peer_gone() {
             return Err(End::Closed);
         }

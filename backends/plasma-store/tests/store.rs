@@ -944,3 +944,47 @@ fn shutdown_disconnects_clients() {
     assert!(a.is_closed());
     assert!(UnixStream::connect(s._dir.path().join("plasma.sock")).is_err());
 }
+
+#[test]
+fn nothing_leaks_after_clients_go() {
+    let s = store(1 << 20);
+    for round in 0..5u8 {
+        let mut clients: Vec<Client> = (0..6).map(|_| s.client()).collect();
+        clients[0].create(id(round), 100);
+        clients[1].send(&Message::GetRequest {
+            object_ids: vec![id(200)],
+            timeout_ms: -1,
+        });
+        let _sub = clients[2].subscribe();
+        let frame = Message::ContainsRequest { object_id: id(1) }.encode_frame();
+        clients[3].stream.write_all(&frame[..30]).unwrap();
+        clients[4].stream.write_all(&header(0, 24, 0)).unwrap();
+        clients[5].put(id(100 + round), b"sealed");
+        clients[5].release(id(100 + round));
+        clients[5].connect_msg();
+        // Let the store see every request before the clients vanish.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let handle = s.handle.as_ref().unwrap();
+    let t0 = Instant::now();
+    while handle.client_count() > 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{} clients linger",
+            handle.client_count()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = s.client();
+    let list = c.list();
+    // Only the five sealed, released objects remain, unreferenced.
+    assert_eq!(list.len(), 5);
+    assert!(
+        list.iter()
+            .all(|o| o.ref_count == 0 && o.object_id.0[0] >= 100)
+    );
+    assert_eq!(c.evict(u64::MAX), 5 * 6);
+    assert!(c.list().is_empty());
+    drop(c);
+    assert_alive(&s);
+}

@@ -691,8 +691,21 @@ impl PlasmaClient {
         };
         let request_timeout = self.inner.options.request_timeout;
         let read_timeout = timeout.map(|d| d.saturating_add(request_timeout));
+        // Duplicates are asked for once: the original store, given a
+        // duplicate, waits for the whole timeout even when all are sealed.
+        let mut unique: Vec<ObjectId> = Vec::with_capacity(ids.len());
+        let mut slot: HashMap<ObjectId, usize> = HashMap::with_capacity(ids.len());
+        let positions: Vec<usize> = ids
+            .iter()
+            .map(|id| {
+                *slot.entry(*id).or_insert_with(|| {
+                    unique.push(*id);
+                    unique.len() - 1
+                })
+            })
+            .collect();
         let msg = Message::GetRequest {
-            object_ids: ids.to_vec(),
+            object_ids: unique.clone(),
             timeout_ms,
         };
         let found = self.inner.with_conn(|conn| {
@@ -710,7 +723,7 @@ impl PlasmaClient {
             for (&fd, &size) in store_fds.iter().zip(&mmap_sizes) {
                 conn.ensure_segment(fd, size, request_timeout)?;
             }
-            if object_ids.as_slice() != ids {
+            if object_ids != unique {
                 return Err(conn.fail(ClientError::InvalidReply(
                     "GetReply lists other ids than requested".into(),
                 )));
@@ -728,13 +741,13 @@ impl PlasmaClient {
             }
             // The store now holds one reference for every found object.
             let mut state = lock(&self.inner.state);
-            Ok(regions
-                .into_iter()
-                .zip(ids)
-                .map(|(r, &id)| {
-                    r.map(|(data, metadata)| {
-                        Inner::add_holder(&mut state, id);
-                        (id, data, metadata)
+            Ok(ids
+                .iter()
+                .zip(&positions)
+                .map(|(id, &k)| {
+                    regions[k].clone().map(|(data, metadata)| {
+                        Inner::add_holder(&mut state, *id);
+                        (*id, data, metadata)
                     })
                 })
                 .collect::<Vec<_>>())

@@ -37,7 +37,8 @@ if [[ ! -x "$reader" || "$src" -nt "$reader" ]]; then
 fi
 
 store="$root/target/release/plasma-store"
-[[ -x "$store" ]] || cargo build --release -p tensor-ipc-plasma-store
+# (Not built in --setup-only mode, which tests call from inside `cargo test`.)
+[[ -x "$store" || "${1:-}" == "--setup-only" ]] || cargo build --release -p tensor-ipc-plasma-store
 
 export PLASMA_STORE_ORIGINAL="$wheel/plasma-store-server"
 export PLASMA_STORE_OURS="$store"

@@ -105,7 +105,7 @@ static int cmd_cycles(const std::string& socket, long n, long size) {
   plasma::PlasmaClient client;
   auto s = client.Connect(socket, "", 0);
   if (!s.ok()) return fail("connect", s);
-  std::mt19937_64 rng(42);
+  std::mt19937_64 rng(std::random_device{}());
   std::vector<uint8_t> payload(size, 7);
   auto start = std::chrono::steady_clock::now();
   for (long i = 0; i < n; i++) {
@@ -144,7 +144,7 @@ static int cmd_put(const std::string& socket, long bytes, int reps) {
   int64_t size = 0;
   s = arrow::ipc::GetTensorSize(tensor, &size);
   if (!s.ok()) return fail("size", s);
-  std::mt19937_64 rng(7);
+  std::mt19937_64 rng(std::random_device{}());
   std::vector<double> times;
   for (int r = 0; r < reps; r++) {
     auto id = random_id(rng);

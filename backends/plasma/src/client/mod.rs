@@ -112,6 +112,8 @@ struct Conn {
     /// Set once the connection is unusable (I/O error, timeout, bad reply).
     broken: Option<String>,
     subscribed: bool,
+    /// The socket's current read timeout, to skip redundant `setsockopt`s.
+    read_timeout: Option<Duration>,
 }
 
 /// Local reference counts.
@@ -157,6 +159,16 @@ impl Conn {
         e
     }
 
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> ClientResult<()> {
+        if self.read_timeout != timeout {
+            if let Err(e) = self.stream.set_read_timeout(timeout) {
+                return Err(self.fail(ClientError::Io(e)));
+            }
+            self.read_timeout = timeout;
+        }
+        Ok(())
+    }
+
     fn send(&mut self, msg: &Message) -> ClientResult<()> {
         self.check()?;
         let frame = msg.encode_frame();
@@ -175,9 +187,7 @@ impl Conn {
         timeout: Option<Duration>,
     ) -> ClientResult<Message> {
         self.send(msg)?;
-        if let Err(e) = self.stream.set_read_timeout(timeout) {
-            return Err(self.fail(ClientError::Io(e)));
-        }
+        self.set_read_timeout(timeout)?;
         let frame = match read_frame(&mut self.stream, MAX_MESSAGE_SIZE) {
             Ok(f) => f,
             Err(crate::Error::Closed) => {
@@ -209,9 +219,7 @@ impl Conn {
         if let Some(s) = self.segments.get(&store_fd) {
             return Ok(s.clone());
         }
-        if let Err(e) = self.stream.set_read_timeout(Some(timeout)) {
-            return Err(self.fail(ClientError::Io(e)));
-        }
+        self.set_read_timeout(Some(timeout))?;
         let fd = match crate::fdpass::recv_fd(self.stream.as_fd()) {
             Ok(fd) => fd,
             Err(crate::Error::Io(e)) => return Err(self.fail(io_failure(e, Some(timeout)))),
@@ -473,7 +481,12 @@ impl PlasmaClient {
     }
 
     /// Connects with explicit options.
-    pub fn connect_with(socket: impl AsRef<Path>, options: ClientOptions) -> ClientResult<Self> {
+    pub fn connect_with(
+        socket: impl AsRef<Path>,
+        mut options: ClientOptions,
+    ) -> ClientResult<Self> {
+        // A zero socket timeout would mean "none" to the OS (std refuses it).
+        options.request_timeout = options.request_timeout.max(Duration::from_millis(1));
         let path = socket.as_ref().to_path_buf();
         let mut attempt = 0;
         let stream = loop {
@@ -496,6 +509,7 @@ impl PlasmaClient {
             segments: HashMap::new(),
             broken: None,
             subscribed: false,
+            read_timeout: None,
         };
         let capacity = match conn.call(
             &Message::ConnectRequest,

@@ -33,7 +33,7 @@ for round in $(seq "$rounds"); do
   p1=$!
   "$ours" -s "$tmp/ours.sock" -m 1000000000 2>/dev/null &
   p2=$!
-  sleep 4  # both sockets up, our store's background pre-fault done
+  sleep 8  # both sockets up, our store's background pre-fault done
   rec() { echo "round=$round $*" | tee -a "$results"; }
   rec "what=cycles client=rust store=ours $(rust "$tmp/ours.sock" cycles "$cycles" 1024)"
   rec "what=cycles client=cpp store=original $("$cpp" cycles "$tmp/orig.sock" "$cycles" 1024)"

@@ -7,6 +7,8 @@
 //!   strings; every body is verified before it is read).
 //! * [`fdpass`]: file descriptor passing, one fd per 1-byte `SCM_RIGHTS` message.
 //! * [`notification`]: the length-prefixed notification stream.
+//! * [`client`]: a `Send + Sync` Rust client for any Arrow 11 Plasma store, and
+//!   the tensor-ipc backend on top of it (`PlasmaSink`, `PlasmaSource`).
 //!
 //! Limits that bound what a peer can make us allocate are constants here:
 //! [`MAX_MESSAGE_SIZE`] and [`MAX_IDS_PER_REQUEST`].

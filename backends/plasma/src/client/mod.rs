@@ -351,6 +351,12 @@ pub struct ObjectBuffers {
     pub metadata: Buffer,
 }
 
+impl ObjectBuffers {
+    /// Drops these buffers now; the object is released once no other clone
+    /// of its buffers (or tensor over them) is left.
+    pub fn release(self) {}
+}
+
 /// An object created by [`PlasmaClient::create`] and not yet sealed: a
 /// writable view of exactly the requested size in shared memory.
 ///

@@ -49,3 +49,23 @@ if [[ "${1:-}" == "--setup-only" ]]; then
   exit 0
 fi
 cargo test -p tensor-ipc-plasma
+
+# The seed in Rust, as built binaries: seed_producer writes, seed_consumer and the seed's
+# Python step 3 (examples/seed_reader.py, pyarrow 11) read, against both stores.
+[[ -x target/release/examples/seed_producer && -x target/release/examples/seed_consumer ]] ||
+  cargo build --release -p tensor-ipc --example seed_producer --example seed_consumer
+for exe in "$PLASMA_STORE_ORIGINAL" "$PLASMA_STORE_OURS"; do
+  tmp="$(mktemp -d)"
+  "$exe" -s "$tmp/plasma.sock" -m 100000000 2>/dev/null &
+  pid=$!
+  ok=0
+  if target/release/examples/seed_producer --socket "$tmp/plasma.sock" --length 1000 &&
+    target/release/examples/seed_consumer --socket "$tmp/plasma.sock" | grep -q 'shape=\[1000\] dtype=float32 checksum=2000$' &&
+    "$PLASMA_PYTHON11" -W ignore examples/seed_reader.py "$tmp/plasma.sock" | grep -q 'all 2.0: OK'; then
+    ok=1
+  fi
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -rf "$tmp"
+  [[ "$ok" == 1 ]] || { echo "seed examples failed against $exe" >&2; exit 1; }
+  echo "seed examples: OK against $(basename "$exe")"
+done

@@ -5,7 +5,7 @@ mod client_support;
 
 use std::time::Duration;
 
-use client_support::{SECOND, Store, fresh_id, stores};
+use client_support::{SECOND, fresh_id, stores};
 use tensor_ipc::conformance::{Backend, run_all};
 use tensor_ipc_plasma::ObjectId;
 use tensor_ipc_plasma::client::{
@@ -261,10 +261,32 @@ fn connect_retries_then_fails_clearly() {
     let err = PlasmaClient::connect_with(&path, options).unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
     // A store that starts while the client retries is found.
-    if let Some(mut store) = Store::start(client_support::Kind::Ours, MB) {
-        let client = PlasmaClient::connect(&store.socket).unwrap();
+    for kind in [client_support::Kind::Original, client_support::Kind::Ours] {
+        let Some(bin) = client_support::peer(kind.var()) else {
+            continue;
+        };
+        let socket = dir.path().join(format!("{kind:?}.sock"));
+        let starter = {
+            let socket = socket.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(400));
+                std::process::Command::new(bin)
+                    .arg("-s")
+                    .arg(&socket)
+                    .args(["-m", "1048576"])
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+        };
+        let t = std::time::Instant::now();
+        let client = PlasmaClient::connect(&socket);
+        let mut child = starter.join().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let client = client.unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_eq!(client.capacity(), MB as i64);
-        store.kill();
+        assert!(t.elapsed() >= Duration::from_millis(300), "{kind:?}");
     }
 }
 

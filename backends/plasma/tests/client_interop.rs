@@ -314,6 +314,19 @@ fn notifications_between_rust_and_pyarrow11() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Watchdog: never hang the suite on a subscriber that sees nothing
+        // (kills only this child, and only while it has not been reaped).
+        let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+        {
+            let child = child.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(60));
+                let mut c = child.lock().unwrap();
+                if matches!(c.try_wait(), Ok(None)) {
+                    let _ = c.kill();
+                }
+            });
+        }
         assert_eq!(lines.next().unwrap().unwrap(), "ready");
         let mut obj = client.create(c, 12, b"abc").unwrap();
         obj.data_mut().fill(1);
@@ -324,7 +337,7 @@ fn notifications_between_rust_and_pyarrow11() {
             "{:?}",
             store.kind
         );
-        assert!(child.wait().unwrap().success());
+        assert!(child.lock().unwrap().wait().unwrap().success());
         // And the Rust subscription saw its own seal too.
         let mine = loop {
             let n = sub

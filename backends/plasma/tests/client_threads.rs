@@ -147,7 +147,7 @@ fn buffers_and_tensors_outlive_the_client_handle() {
         // The last drop released it (over the dropped client's connection),
         // and the deferred delete ran.
         let mut gone = false;
-        for _ in 0..50 {
+        for _ in 0..500 {
             if !observer.contains(id).unwrap() {
                 gone = true;
                 break;

@@ -36,7 +36,7 @@ mod subscribe;
 mod tensor;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use arrow_buffer::Buffer;
 
-use crate::frame::read_frame;
+use crate::frame::{HEADER_SIZE, RawFrame};
 use crate::{MAX_MESSAGE_SIZE, Message, MessageType, ObjectId, ObjectInfo, ObjectSpec, Status};
 
 pub use digest::{PARALLEL_THRESHOLD, object_digest, object_hash};
@@ -114,6 +114,8 @@ struct Conn {
     subscribed: bool,
     /// The socket's current read timeout, to skip redundant `setsockopt`s.
     read_timeout: Option<Duration>,
+    /// [`ClientOptions::request_timeout`].
+    request_timeout: Duration,
 }
 
 /// Local reference counts.
@@ -187,17 +189,7 @@ impl Conn {
         timeout: Option<Duration>,
     ) -> ClientResult<Message> {
         self.send(msg)?;
-        self.set_read_timeout(timeout)?;
-        let frame = match read_frame(&mut self.stream, MAX_MESSAGE_SIZE) {
-            Ok(f) => f,
-            Err(crate::Error::Closed) => {
-                return Err(self.fail(ClientError::Disconnected(
-                    "the store closed the connection".into(),
-                )));
-            }
-            Err(crate::Error::Io(e)) => return Err(self.fail(io_failure(e, timeout))),
-            Err(e) => return Err(self.fail(e.into())),
-        };
+        let frame = self.read_reply(timeout)?;
         if frame.kind != expect.as_i64() {
             return Err(self.fail(ClientError::InvalidReply(format!(
                 "expected message type {}, got {}",
@@ -206,6 +198,47 @@ impl Conn {
             ))));
         }
         Message::decode(frame.kind, &frame.body).map_err(|e| self.fail(e.into()))
+    }
+
+    /// Reads one reply frame. With `timeout == None` the wait for its first
+    /// byte is unbounded (the socket keeps its request timeout, re-armed
+    /// while nothing has arrived, which spares a `setsockopt` per call);
+    /// once a frame has started, the rest must come within the timeout.
+    fn read_reply(&mut self, timeout: Option<Duration>) -> ClientResult<RawFrame> {
+        let socket_timeout = timeout.or(self.read_timeout).or(Some(self.request_timeout));
+        self.set_read_timeout(socket_timeout)?;
+        let mut header = [0u8; HEADER_SIZE];
+        let mut got = 0;
+        while got < HEADER_SIZE {
+            match self.stream.read(&mut header[got..]) {
+                Ok(0) => {
+                    return Err(self.fail(ClientError::Disconnected(
+                        "the store closed the connection".into(),
+                    )));
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if got == 0
+                        && timeout.is_none()
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) => {}
+                Err(e) => return Err(self.fail(io_failure(e, socket_timeout))),
+            }
+        }
+        let (kind, len) = crate::frame::parse_header(&header, MAX_MESSAGE_SIZE)
+            .map_err(|e| self.fail(e.into()))?;
+        // The body buffer grows only as bytes arrive.
+        let mut body = Vec::with_capacity(len.min(1 << 16));
+        match (&mut self.stream).take(len as u64).read_to_end(&mut body) {
+            Ok(n) if n == len => Ok(RawFrame { kind, body }),
+            Ok(_) => Err(self.fail(ClientError::Disconnected(
+                "the store closed the connection inside a reply".into(),
+            ))),
+            Err(e) => Err(self.fail(io_failure(e, socket_timeout))),
+        }
     }
 
     /// Receives and maps the fd of segment `store_fd` if this connection has
@@ -516,6 +549,7 @@ impl PlasmaClient {
             broken: None,
             subscribed: false,
             read_timeout: None,
+            request_timeout: options.request_timeout,
         };
         let capacity = match conn.call(
             &Message::ConnectRequest,

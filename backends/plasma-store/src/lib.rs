@@ -1,0 +1,383 @@
+//! `plasma-store`: a Plasma object store that Apache Arrow 11's own clients
+//! (`libplasma`, `pyarrow.plasma`) use unchanged.
+//!
+//! Start one inside a process with [`StoreBuilder`]:
+//!
+//! ```no_run
+//! let store = tensor_ipc_plasma_store::StoreBuilder::new()
+//!     .socket("/tmp/my-plasma.sock")
+//!     .memory(100_000_000)
+//!     .spawn()?;
+//! println!("serving on {}", store.socket_path().display());
+//! store.shutdown();
+//! # Ok::<(), tensor_ipc_plasma_store::StoreError>(())
+//! ```
+//!
+//! Each client connection is served by its own thread; the store state sits
+//! behind one mutex, so a client that sends half a frame and goes silent
+//! stalls only its own thread. Limits: [`MAX_CLIENTS`], [`MAX_OBJECTS`],
+//! [`MAX_SUBSCRIBER_QUEUE`], [`MAX_MEMORY`], and the protocol crate's
+//! [`tensor_ipc_plasma::MAX_MESSAGE_SIZE`] and
+//! [`tensor_ipc_plasma::MAX_IDS_PER_REQUEST`].
+
+mod external;
+mod notify;
+mod segment;
+mod server;
+mod state;
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+
+pub use external::{ExternalStore, FileStore, HashTableStore};
+
+/// Most simultaneous client connections; more are refused (closed).
+pub const MAX_CLIENTS: usize = 4096;
+/// Most objects resident in shared memory at once.
+pub const MAX_OBJECTS: u32 = 1 << 20;
+/// Most notification messages queued for one subscriber that does not read;
+/// beyond it the subscription is dropped and its socket closed.
+pub const MAX_SUBSCRIBER_QUEUE: usize = 1 << 17;
+/// Largest accepted capacity (`-m`): 200 GiB.
+pub const MAX_MEMORY: u64 = 200 << 30;
+/// Capacities up to this are pre-faulted by default.
+pub const PREFAULT_AUTO_LIMIT: u64 = 1 << 30;
+
+/// Errors starting a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The configuration is invalid.
+    #[error("invalid plasma-store configuration: {0}")]
+    Config(String),
+    /// Creating the shared-memory segment failed.
+    #[error("cannot create the shared-memory segment: {0}")]
+    Segment(#[source] io::Error),
+    /// Binding the socket failed.
+    #[error("cannot listen on {path}: {source}")]
+    Socket {
+        /// The socket path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// Writes one log line to stderr.
+pub(crate) fn log(line: &str) {
+    eprintln!("plasma-store: {line}");
+}
+
+/// Segment size for a capacity: room for an object of exactly `capacity`
+/// bytes despite the allocator's size classes (at most 1/8 rounding).
+fn arena_len(capacity: u64) -> u64 {
+    capacity + capacity / 8 + (1 << 20)
+}
+
+/// Configures and starts a store.
+#[derive(Debug, Clone)]
+pub struct StoreBuilder {
+    socket: PathBuf,
+    memory: Option<u64>,
+    directory: Option<PathBuf>,
+    hugepages: bool,
+    external: Option<String>,
+    prefault: Option<bool>,
+    group_access: bool,
+    verbose: bool,
+}
+
+impl Default for StoreBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StoreBuilder {
+    /// Defaults: socket `/tmp/plasma`, memory sized to the shared memory free.
+    pub fn new() -> Self {
+        Self {
+            socket: PathBuf::from("/tmp/plasma"),
+            memory: None,
+            directory: None,
+            hugepages: false,
+            external: None,
+            prefault: None,
+            group_access: false,
+            verbose: false,
+        }
+    }
+
+    /// The socket path.
+    pub fn socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.socket = path.into();
+        self
+    }
+
+    /// The capacity in bytes (`-m`).
+    pub fn memory(mut self, bytes: u64) -> Self {
+        self.memory = Some(bytes);
+        self
+    }
+
+    /// A directory for the segment file (`-d`) instead of a memfd.
+    pub fn directory(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.directory = Some(dir.into());
+        self
+    }
+
+    /// Use huge pages (`-h`).
+    pub fn hugepages(mut self, on: bool) -> Self {
+        self.hugepages = on;
+        self
+    }
+
+    /// An external store endpoint (`-e`): `hashtable://NAME` or `file://DIR`.
+    pub fn external_store(mut self, endpoint: impl Into<String>) -> Self {
+        self.external = Some(endpoint.into());
+        self
+    }
+
+    /// Pre-fault the segment (default: only for capacities up to
+    /// [`PREFAULT_AUTO_LIMIT`]).
+    pub fn prefault(mut self, on: bool) -> Self {
+        self.prefault = Some(on);
+        self
+    }
+
+    /// Make the socket group-accessible (mode 0660 instead of 0600).
+    pub fn group_access(mut self, on: bool) -> Self {
+        self.group_access = on;
+        self
+    }
+
+    /// Log every connection and ignored request.
+    pub fn verbose(mut self, on: bool) -> Self {
+        self.verbose = on;
+        self
+    }
+
+    /// The capacity this builder will use.
+    pub fn effective_memory(&self) -> u64 {
+        self.memory.unwrap_or_else(default_memory)
+    }
+
+    /// A one-line description of the configuration.
+    pub fn describe(&self) -> String {
+        let memory = self.effective_memory();
+        format!(
+            "socket {}, memory {} bytes ({:.2} GiB), segment in {}{}, external store {}, prefault {}",
+            self.socket.display(),
+            memory,
+            memory as f64 / f64::from(1u32 << 30),
+            self.directory
+                .as_ref()
+                .map_or_else(|| "memfd".to_string(), |d| d.display().to_string()),
+            if self.hugepages { " (hugepages)" } else { "" },
+            self.external.as_deref().unwrap_or("none"),
+            self.prefault.unwrap_or(memory <= PREFAULT_AUTO_LIMIT),
+        )
+    }
+
+    /// Creates the segment, binds the socket and starts serving.
+    pub fn spawn(self) -> Result<StoreHandle, StoreError> {
+        let memory = self.effective_memory();
+        if memory == 0 || memory > MAX_MEMORY {
+            return Err(StoreError::Config(format!(
+                "memory must be between 1 and {MAX_MEMORY} bytes, got {memory}"
+            )));
+        }
+        if self.hugepages && self.directory.is_none() && cfg!(not(target_os = "linux")) {
+            return Err(StoreError::Config("hugepages need -d".into()));
+        }
+        let external = match &self.external {
+            Some(endpoint) => Some(external::from_endpoint(endpoint).map_err(StoreError::Config)?),
+            None => None,
+        };
+        let segment =
+            segment::Segment::create(arena_len(memory), self.directory.as_deref(), self.hugepages)
+                .map_err(|e| {
+                    if self.hugepages && e.raw_os_error() == Some(libc::ENOMEM) {
+                        StoreError::Segment(io::Error::other(format!(
+                            "{e}: not enough huge pages reserved (see /proc/sys/vm/nr_hugepages)"
+                        )))
+                    } else {
+                        StoreError::Segment(e)
+                    }
+                })?;
+        let segment = Arc::new(segment);
+        if self.prefault.unwrap_or(memory <= PREFAULT_AUTO_LIMIT) {
+            let seg = Arc::clone(&segment);
+            let _ = std::thread::Builder::new()
+                .name("plasma-prefault".into())
+                .spawn(move || seg.prefault());
+        }
+        if !segment.is_sealed() && self.directory.is_none() {
+            log("warning: the kernel refused to seal the segment against resizing");
+        }
+        let state = state::State::new(memory, segment, external);
+        let shared = Arc::new(server::Shared::new(state, self.verbose));
+        let listener =
+            bind(&self.socket, self.group_access).map_err(|source| StoreError::Socket {
+                path: self.socket.clone(),
+                source,
+            })?;
+        let accept_shared = Arc::clone(&shared);
+        let accept = std::thread::Builder::new()
+            .name("plasma-accept".into())
+            .spawn(move || server::accept_loop(accept_shared, listener))
+            .map_err(|e| StoreError::Socket {
+                path: self.socket.clone(),
+                source: e,
+            })?;
+        Ok(StoreHandle {
+            socket: self.socket,
+            capacity: memory,
+            shared,
+            accept: Some(accept),
+        })
+    }
+}
+
+fn bind(path: &Path, group_access: bool) -> io::Result<UnixListener> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "path exists and is not a socket",
+            ));
+        }
+        Err(_) => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    let mode = if group_access { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(listener)
+}
+
+/// The default capacity: 80% of the free space of `/dev/shm`, at least 64 MiB.
+pub fn default_memory() -> u64 {
+    match rustix::fs::statvfs("/dev/shm") {
+        Ok(st) => (st.f_bavail.saturating_mul(st.f_frsize) / 10 * 8).clamp(64 << 20, MAX_MEMORY),
+        Err(_) => 1 << 30,
+    }
+}
+
+/// A running store. Dropping it shuts it down.
+pub struct StoreHandle {
+    socket: PathBuf,
+    capacity: u64,
+    shared: Arc<server::Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl StoreHandle {
+    /// The socket clients connect to.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        self.shared.clients.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Blocks the calling thread while the store serves.
+    pub fn wait(mut self) {
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+
+    /// Stops accepting, disconnects every client and removes the socket.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(accept) = self.accept.take() else {
+            return;
+        };
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let _ = UnixStream::connect(&self.socket);
+        let _ = accept.join();
+        for stream in self
+            .shared
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        self.shared.sealed.notify_all();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+impl Drop for StoreHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Parses a byte size: a plain integer, or one with a `K`, `M`, `G` or `T`
+/// suffix (powers of 1024; `KB`, `KiB` and lower case accepted).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}"))?;
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("invalid size suffix in {text:?}")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size {text:?} overflows"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100000000"), Ok(100_000_000));
+        assert_eq!(parse_size("4G"), Ok(4 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1k"), Ok(1024));
+        assert!(parse_size("1.5G").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999999999T").is_err());
+    }
+
+    #[test]
+    fn arena_fits_full_capacity_object() {
+        for cap in [10_000u64, 1_024_000, 100_000_000] {
+            let seg = Arc::new(segment::Segment::create(arena_len(cap), None, false).unwrap());
+            let mut st = state::State::new(cap, seg, None);
+            assert!(
+                st.create(1, tensor_ipc_plasma::ObjectId([1; 20]), cap, 0, 0, true)
+                    .is_ok()
+            );
+            assert_eq!(st.allocated(), cap);
+        }
+    }
+}

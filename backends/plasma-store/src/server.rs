@@ -1,0 +1,475 @@
+//! Connections: one thread per client, the state behind one mutex, and a
+//! condition variable that wakes waiting Gets when objects are sealed.
+
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tensor_ipc_plasma::fdpass::{recv_with_fds, send_fd};
+use tensor_ipc_plasma::frame::read_frame;
+use tensor_ipc_plasma::{Error, MAX_MESSAGE_SIZE, Message, ObjectId, ObjectSpec, Status};
+
+use crate::notify::Subscriber;
+use crate::state::{BatchItem, ClientId, State};
+use crate::{MAX_CLIENTS, log};
+
+/// State shared by all threads of one store.
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) sealed: Condvar,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) clients: Mutex<std::collections::HashMap<ClientId, UnixStream>>,
+    next_client: AtomicU64,
+    pub(crate) verbose: bool,
+    /// Gets currently waiting on `sealed` (so seals skip a useless wake-up).
+    waiters: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn new(state: State, verbose: bool) -> Self {
+        Self {
+            state: Mutex::new(state),
+            sealed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            clients: Mutex::default(),
+            next_client: AtomicU64::new(1),
+            verbose,
+            waiters: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes waiting Gets after objects were sealed. A waiter registers
+    /// while holding the state lock, before it sleeps, so a seal made under
+    /// that lock afterwards always sees it.
+    fn wake_waiters(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.sealed.notify_all();
+        }
+    }
+}
+
+/// Accepts connections until the store stops.
+pub(crate) fn accept_loop(shared: Arc<Shared>, listener: UnixListener) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else {
+            // EMFILE and friends: back off instead of spinning.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
+            if clients.len() >= MAX_CLIENTS {
+                log(&format!(
+                    "refusing a client: {MAX_CLIENTS} clients connected"
+                ));
+                continue;
+            }
+            if let Ok(clone) = stream.try_clone() {
+                clients.insert(id, clone);
+            }
+        }
+        let worker = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .name(format!("plasma-client-{id}"))
+            .spawn(move || serve(&worker, stream, id));
+        if spawned.is_err() {
+            shared
+                .clients
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+        }
+    }
+}
+
+/// One client connection.
+struct Conn {
+    stream: UnixStream,
+    /// Descriptors that arrived with frame bytes (only Subscribe expects one).
+    fds: Vec<OwnedFd>,
+    /// Segments whose fd this connection has been sent.
+    sent_segments: HashSet<i32>,
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = recv_with_fds(self.stream.as_fd(), buf, &mut self.fds)?;
+        // Never hoard descriptors a client pushes at us.
+        self.fds.truncate(1);
+        Ok(n)
+    }
+}
+
+impl Conn {
+    fn send(&mut self, message: &Message) -> io::Result<()> {
+        let bytes = message.encode_frame();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            match rustix::net::send(&self.stream, rest, rustix::net::SendFlags::NOSIGNAL) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => rest = &rest[n..],
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the segment fd if this connection has not seen it yet.
+    fn send_segment(&mut self, shared: &Shared, key: i32) -> io::Result<()> {
+        if self.sent_segments.insert(key) {
+            let state = shared.lock();
+            let segment = Arc::clone(state.segment());
+            drop(state);
+            send_fd(self.stream.as_fd(), segment.fd())?;
+        }
+        Ok(())
+    }
+
+    /// Receives the descriptor that follows a Subscribe request.
+    fn recv_fd(&mut self) -> Result<OwnedFd, Error> {
+        if let Some(fd) = self.fds.pop() {
+            return Ok(fd);
+        }
+        let mut byte = [0u8; 1];
+        let n = recv_with_fds(self.stream.as_fd(), &mut byte, &mut self.fds)?;
+        if n == 0 {
+            return Err(Error::Closed);
+        }
+        self.fds.pop().ok_or(Error::FdCount { count: 0 })
+    }
+
+    fn peer_gone(&self) -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let mut fds = [PollFd::new(&self.stream, PollFlags::RDHUP)];
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        match poll(&mut fds, Some(&zero)) {
+            Ok(0) => false,
+            Ok(_) => fds[0]
+                .revents()
+                .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
+            Err(_) => true,
+        }
+    }
+}
+
+/// Why a connection ended.
+enum End {
+    Closed,
+    Violation(String),
+}
+
+impl From<io::Error> for End {
+    fn from(e: io::Error) -> Self {
+        End::Violation(format!("socket error: {e}"))
+    }
+}
+
+fn serve(shared: &Arc<Shared>, stream: UnixStream, client: ClientId) {
+    let mut conn = Conn {
+        stream,
+        fds: Vec::new(),
+        sent_segments: HashSet::new(),
+    };
+    let end = loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break End::Closed;
+        }
+        let frame = match read_frame(&mut conn, MAX_MESSAGE_SIZE) {
+            Ok(frame) => frame,
+            Err(Error::Closed) => break End::Closed,
+            Err(e) => break End::Violation(e.to_string()),
+        };
+        let message = match Message::decode(frame.kind, &frame.body) {
+            Ok(m) => m,
+            Err(e) => break End::Violation(e.to_string()),
+        };
+        if let Err(end) = handle(shared, &mut conn, client, message) {
+            break end;
+        }
+    };
+    if let End::Violation(why) = end {
+        log(&format!("disconnecting client {client}: {why}"));
+    } else if shared.verbose {
+        log(&format!("client {client} disconnected"));
+    }
+    shared.lock().disconnect(client);
+    shared
+        .clients
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&client);
+}
+
+fn bad_digest(digest: &[u8]) -> bool {
+    digest.len() != 8
+}
+
+fn handle(shared: &Shared, conn: &mut Conn, client: ClientId, message: Message) -> Result<(), End> {
+    match message {
+        Message::ConnectRequest => {
+            let capacity = shared.lock().capacity();
+            conn.send(&Message::ConnectReply {
+                memory_capacity: i64::try_from(capacity).unwrap_or(i64::MAX),
+            })?;
+        }
+        Message::CreateRequest {
+            object_id,
+            evict_if_full,
+            data_size,
+            metadata_size,
+            device_num,
+        } => {
+            let mut state = shared.lock();
+            let result = state.create(
+                client,
+                object_id,
+                data_size,
+                metadata_size,
+                device_num,
+                evict_if_full,
+            );
+            let (mmap_size, key) = (state.segment().len() + 8, state.segment().key());
+            drop(state);
+            match result {
+                Ok(object) => {
+                    conn.send(&Message::CreateReply {
+                        object_id,
+                        object,
+                        error: Status::Ok,
+                        store_fd: key,
+                        mmap_size: i64::try_from(mmap_size).unwrap_or(i64::MAX),
+                    })?;
+                    conn.send_segment(shared, key)?;
+                }
+                Err(error) => conn.send(&Message::CreateReply {
+                    object_id,
+                    object: ObjectSpec::default(),
+                    error,
+                    store_fd: 0,
+                    mmap_size: 0,
+                })?,
+            }
+        }
+        Message::CreateAndSealRequest {
+            object_id,
+            evict_if_full,
+            data,
+            metadata,
+            digest,
+        } => {
+            if bad_digest(&digest) {
+                return Err(End::Violation(format!("digest of {} bytes", digest.len())));
+            }
+            let error = shared.lock().create_and_seal(
+                client,
+                object_id,
+                evict_if_full,
+                &data,
+                &metadata,
+                &digest,
+            );
+            shared.wake_waiters();
+            conn.send(&Message::CreateAndSealReply { error })?;
+        }
+        Message::CreateAndSealBatchRequest {
+            object_ids,
+            evict_if_full,
+            data,
+            metadata,
+            digest,
+        } => {
+            if let Some(d) = digest.iter().find(|d| bad_digest(d)) {
+                return Err(End::Violation(format!("digest of {} bytes", d.len())));
+            }
+            let items: Vec<BatchItem<'_>> = object_ids
+                .iter()
+                .zip(&data)
+                .zip(&metadata)
+                .zip(&digest)
+                .map(|(((id, d), m), g)| (*id, &d[..], &m[..], &g[..]))
+                .collect();
+            let error = shared
+                .lock()
+                .create_and_seal_batch(client, &items, evict_if_full);
+            shared.wake_waiters();
+            conn.send(&Message::CreateAndSealBatchReply { error })?;
+        }
+        Message::AbortRequest { object_id } => {
+            let result = shared.lock().abort(client, &object_id);
+            match result {
+                Ok(()) => conn.send(&Message::AbortReply { object_id })?,
+                Err(v) => {
+                    return Err(End::Violation(format!("abort of {object_id}: {v:?}")));
+                }
+            }
+        }
+        Message::SealRequest { object_id, digest } => {
+            if bad_digest(&digest) {
+                return Err(End::Violation(format!("digest of {} bytes", digest.len())));
+            }
+            let result = shared.lock().seal(&object_id, &digest);
+            shared.wake_waiters();
+            let error = result.err().unwrap_or(Status::Ok);
+            conn.send(&Message::SealReply { object_id, error })?;
+        }
+        Message::GetRequest {
+            object_ids,
+            timeout_ms,
+        } => get(shared, conn, client, object_ids, timeout_ms)?,
+        Message::ReleaseRequest { object_id } => {
+            if !shared.lock().release(client, &object_id) && shared.verbose {
+                log(&format!(
+                    "client {client} released {object_id} it does not hold; ignored"
+                ));
+            }
+        }
+        Message::DeleteRequest { object_ids } => {
+            let errors = shared.lock().delete(&object_ids);
+            conn.send(&Message::DeleteReply { object_ids, errors })?;
+        }
+        Message::ContainsRequest { object_id } => {
+            let has_object = shared.lock().contains(&object_id);
+            conn.send(&Message::ContainsReply {
+                object_id,
+                has_object,
+            })?;
+        }
+        Message::ListRequest => {
+            let objects = shared.lock().list();
+            conn.send(&Message::ListReply { objects })?;
+        }
+        Message::EvictRequest { num_bytes } => {
+            let num_bytes = shared.lock().evict(num_bytes);
+            conn.send(&Message::EvictReply { num_bytes })?;
+        }
+        Message::RefreshLruRequest { object_ids } => {
+            shared.lock().refresh_lru(&object_ids);
+            conn.send(&Message::RefreshLruReply)?;
+        }
+        Message::SubscribeRequest => {
+            let fd = conn
+                .recv_fd()
+                .map_err(|e| End::Violation(format!("subscribe: {e}")))?;
+            let sub = Subscriber::start(fd);
+            if !shared.lock().subscribe(client, Arc::clone(&sub)) {
+                // A second subscription: its socket is closed, the first stays.
+                sub.close();
+            }
+        }
+        Message::SetOptionsRequest {
+            client_name,
+            output_memory_quota,
+        } => {
+            let error = shared
+                .lock()
+                .set_options(client, client_name, output_memory_quota);
+            conn.send(&Message::SetOptionsReply { error })?;
+        }
+        Message::GetDebugStringRequest => {
+            let debug_string = shared.lock().debug_string();
+            conn.send(&Message::GetDebugStringReply { debug_string })?;
+        }
+        other => {
+            return Err(End::Violation(format!(
+                "unexpected message {:?}",
+                other.kind()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Longest a waiting Get sleeps before checking whether its client hung up.
+const HANGUP_POLL: Duration = Duration::from_millis(100);
+
+fn get(
+    shared: &Shared,
+    conn: &mut Conn,
+    client: ClientId,
+    object_ids: Vec<ObjectId>,
+    timeout_ms: i64,
+) -> Result<(), End> {
+    let deadline = (timeout_ms > 0).then(|| {
+        Instant::now()
+            + Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(u64::MAX).min(1 << 40))
+    });
+    let mut distinct: Vec<ObjectId> = Vec::new();
+    let mut seen = HashSet::new();
+    for id in &object_ids {
+        if seen.insert(*id) {
+            distinct.push(*id);
+        }
+    }
+    let mut found: std::collections::HashMap<ObjectId, ObjectSpec> = Default::default();
+    let mut state = shared.lock();
+    loop {
+        for id in &distinct {
+            if !found.contains_key(id)
+                && let Some(spec) = state.get(client, id)
+            {
+                found.insert(*id, spec);
+            }
+        }
+        if found.len() == distinct.len() || timeout_ms == 0 {
+            break;
+        }
+        let mut wait = HANGUP_POLL;
+        if let Some(deadline) = deadline {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            wait = wait.min(deadline - now);
+        }
+        shared.waiters.fetch_add(1, Ordering::SeqCst);
+        state = shared
+            .sealed
+            .wait_timeout(state, wait)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        shared.waiters.fetch_sub(1, Ordering::SeqCst);
+        if shared.stopping.load(Ordering::SeqCst) || conn.peer_gone() {
+            return Err(End::Closed);
+        }
+    }
+    let segment = Arc::clone(state.segment());
+    drop(state);
+    let objects: Vec<ObjectSpec> = object_ids
+        .iter()
+        .map(|id| found.get(id).copied().unwrap_or(ObjectSpec::MISSING))
+        .collect();
+    let (store_fds, mmap_sizes) = if found.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            vec![segment.key()],
+            vec![i64::try_from(segment.len() + 8).unwrap_or(i64::MAX)],
+        )
+    };
+    conn.send(&Message::GetReply {
+        object_ids,
+        objects,
+        store_fds: store_fds.clone(),
+        mmap_sizes,
+    })?;
+    for key in store_fds {
+        conn.send_segment(shared, key)?;
+    }
+    Ok(())
+}

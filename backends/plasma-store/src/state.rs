@@ -1,0 +1,974 @@
+//! The store's bookkeeping: objects, per-client references, the LRU, the
+//! deletion cache, capacity accounting and eviction. Everything here runs
+//! under the store's one mutex; nothing here blocks on a socket.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use offset_allocator::{Allocation, Allocator};
+use tensor_ipc_plasma::{ObjectId, ObjectInfo, ObjectSpec, Status, notification};
+
+use crate::external::ExternalStore;
+use crate::notify::Subscriber;
+use crate::segment::Segment;
+
+/// Allocation granularity and alignment of object data.
+pub(crate) const ALIGNMENT: u64 = 64;
+
+/// Identifies a client connection.
+pub(crate) type ClientId = u64;
+
+/// One object of a batch create: id, data, metadata, digest.
+pub(crate) type BatchItem<'a> = (ObjectId, &'a [u8], &'a [u8], &'a [u8]);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjState {
+    Created,
+    Sealed,
+    Evicted,
+}
+
+struct Entry {
+    state: ObjState,
+    alloc: Option<Allocation>,
+    offset: u64,
+    data_size: u64,
+    metadata_size: u64,
+    ref_count: u32,
+    create_time: i64,
+    construct_duration: i64,
+    digest: Vec<u8>,
+    lru_key: Option<u64>,
+    /// The quota client whose private LRU and quota hold this object.
+    owner: Option<ClientId>,
+    /// Creation order, for demoting a quota client's oldest objects.
+    create_seq: u64,
+}
+
+impl Entry {
+    fn size(&self) -> u64 {
+        self.data_size + self.metadata_size
+    }
+}
+
+#[derive(Default)]
+struct Client {
+    objects: HashSet<ObjectId>,
+    name: String,
+    quota: Option<u64>,
+    /// Bytes of resident objects charged to this client's quota.
+    quota_used: u64,
+    /// Objects charged to the quota, by creation order.
+    owned: BTreeMap<u64, ObjectId>,
+    /// The private LRU of a quota client: its unreferenced sealed objects.
+    lru: BTreeMap<u64, ObjectId>,
+}
+
+/// A protocol violation the original store would abort on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Violation {
+    /// The object does not exist.
+    Unknown,
+    /// The object is in the wrong state for the request.
+    WrongState,
+    /// The client does not hold the object.
+    NotHeld,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The store state.
+pub(crate) struct State {
+    capacity: u64,
+    allocated: u64,
+    allocator: Allocator,
+    segment: Arc<Segment>,
+    objects: HashMap<ObjectId, Entry>,
+    lru: BTreeMap<u64, ObjectId>,
+    next_lru: u64,
+    deletion_cache: HashSet<ObjectId>,
+    clients: HashMap<ClientId, Client>,
+    subscribers: HashMap<ClientId, Arc<Subscriber>>,
+    external: Option<Box<dyn ExternalStore>>,
+    quota_total: u64,
+    num_evictions: u64,
+    bytes_evicted: u64,
+}
+
+impl State {
+    /// A store of logical `capacity` bytes over `segment`, which must hold at
+    /// least `capacity * 9 / 8` bytes so an object of exactly `capacity` fits.
+    pub(crate) fn new(
+        capacity: u64,
+        segment: Arc<Segment>,
+        external: Option<Box<dyn ExternalStore>>,
+    ) -> Self {
+        let units = u32::try_from(segment.len() / ALIGNMENT).unwrap_or(u32::MAX);
+        Self {
+            capacity,
+            allocated: 0,
+            allocator: Allocator::with_max_allocs(units, crate::MAX_OBJECTS),
+            segment,
+            objects: HashMap::new(),
+            lru: BTreeMap::new(),
+            next_lru: 0,
+            deletion_cache: HashSet::new(),
+            clients: HashMap::new(),
+            subscribers: HashMap::new(),
+            external,
+            quota_total: 0,
+            num_evictions: 0,
+            bytes_evicted: 0,
+        }
+    }
+
+    /// The segment objects live in.
+    pub(crate) fn segment(&self) -> &Arc<Segment> {
+        &self.segment
+    }
+
+    /// The logical capacity (`-m`).
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Bytes of live objects.
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> u64 {
+        self.allocated
+    }
+
+    fn spec(&self, e: &Entry) -> ObjectSpec {
+        ObjectSpec {
+            segment_index: self.segment.key(),
+            data_offset: e.offset,
+            data_size: e.data_size,
+            metadata_offset: e.offset + e.data_size,
+            metadata_size: e.metadata_size,
+            device_num: 0,
+        }
+    }
+
+    fn client(&mut self, client: ClientId) -> &mut Client {
+        self.clients.entry(client).or_default()
+    }
+
+    // ----- memory -----
+
+    fn try_alloc(&mut self, size: u64) -> Option<(Allocation, u64)> {
+        if self.allocated.checked_add(size)? > self.capacity {
+            return None;
+        }
+        let units = u32::try_from(size.div_ceil(ALIGNMENT).max(1)).ok()?;
+        let a = self.allocator.allocate(units)?;
+        self.allocated += size;
+        Some((a, u64::from(a.offset) * ALIGNMENT))
+    }
+
+    fn allocate(&mut self, size: u64, evict_if_full: bool) -> Result<(Allocation, u64), Status> {
+        loop {
+            if let Some(a) = self.try_alloc(size) {
+                return Ok(a);
+            }
+            if !evict_if_full || !self.require_space(size) {
+                return Err(Status::OutOfMemory);
+            }
+        }
+    }
+
+    /// Evicts at least `max(needed, capacity / 5)` bytes from the LRU, as the
+    /// original does; true if that freed something and enough.
+    fn require_space(&mut self, size: u64) -> bool {
+        let required = i128::from(self.allocated) + i128::from(size) - i128::from(self.capacity);
+        let target = required.max(i128::from(self.capacity / 5));
+        let freed = self.evict_lru(u64::try_from(target).unwrap_or(u64::MAX));
+        freed > 0 && i128::from(freed) >= required
+    }
+
+    fn free_memory(&mut self, id: &ObjectId) {
+        if let Some(e) = self.objects.get_mut(id)
+            && let Some(a) = e.alloc.take()
+        {
+            let size = e.size();
+            self.allocator.free(a);
+            self.allocated -= size;
+        }
+    }
+
+    // ----- LRU -----
+
+    fn lru_push(&mut self, id: ObjectId) {
+        let key = self.next_lru;
+        self.next_lru += 1;
+        self.lru_remove(&id);
+        if let Some(e) = self.objects.get_mut(&id) {
+            e.lru_key = Some(key);
+            match e.owner.and_then(|c| self.clients.get_mut(&c)) {
+                Some(c) => c.lru.insert(key, id),
+                None => self.lru.insert(key, id),
+            };
+        }
+    }
+
+    fn lru_remove(&mut self, id: &ObjectId) {
+        if let Some(e) = self.objects.get_mut(id)
+            && let Some(key) = e.lru_key.take()
+        {
+            // Keys are unique across all LRUs, so removing from both is exact.
+            self.lru.remove(&key);
+            if let Some(c) = e.owner.and_then(|c| self.clients.get_mut(&c)) {
+                c.lru.remove(&key);
+            }
+        }
+    }
+
+    /// Stops charging `id` to its quota client.
+    fn disown(&mut self, id: &ObjectId) {
+        let Some(e) = self.objects.get_mut(id) else {
+            return;
+        };
+        let Some(owner) = e.owner.take() else {
+            return;
+        };
+        let (size, seq, key) = (e.size(), e.create_seq, e.lru_key.take());
+        if let Some(c) = self.clients.get_mut(&owner) {
+            c.quota_used = c.quota_used.saturating_sub(size);
+            c.owned.remove(&seq);
+            if let Some(key) = key {
+                c.lru.remove(&key);
+                // It stays evictable, now globally.
+                self.lru.insert(key, *id);
+                if let Some(e) = self.objects.get_mut(id) {
+                    e.lru_key = Some(key);
+                }
+            }
+        }
+    }
+
+    /// Makes room within a quota client's quota before it creates `size`
+    /// bytes: evicts its own least recently used objects, then demotes its
+    /// oldest objects still in use to the global pool.
+    fn enforce_quota(
+        &mut self,
+        client: ClientId,
+        size: u64,
+        evict_if_full: bool,
+    ) -> Result<(), Status> {
+        let Some(quota) = self.clients.get(&client).and_then(|c| c.quota) else {
+            return Ok(());
+        };
+        if size > quota {
+            return Err(Status::OutOfMemory);
+        }
+        loop {
+            let Some(c) = self.clients.get_mut(&client) else {
+                return Ok(());
+            };
+            if c.quota_used + size <= quota {
+                return Ok(());
+            }
+            if !evict_if_full {
+                return Err(Status::OutOfMemory);
+            }
+            if let Some((_, id)) = c.lru.pop_first() {
+                if let Some(e) = self.objects.get_mut(&id) {
+                    e.lru_key = None;
+                }
+                self.evict_one(id);
+            } else if let Some((_, id)) = c.owned.first_key_value().map(|(k, v)| (*k, *v)) {
+                self.disown(&id);
+            } else {
+                return Err(Status::OutOfMemory);
+            }
+        }
+    }
+
+    /// Evicts least recently released objects until `target` bytes are
+    /// freed or the LRU is empty. Returns the bytes freed.
+    fn evict_lru(&mut self, target: u64) -> u64 {
+        let mut freed = 0u64;
+        while freed < target {
+            let Some((_, id)) = self.lru.pop_first() else {
+                break;
+            };
+            if let Some(e) = self.objects.get_mut(&id) {
+                e.lru_key = None;
+            }
+            freed = freed.saturating_add(self.evict_one(id));
+        }
+        freed
+    }
+
+    fn evict_one(&mut self, id: ObjectId) -> u64 {
+        let Some(e) = self.objects.get(&id) else {
+            return 0;
+        };
+        let size = e.size();
+        let (offset, len) = (e.offset, usize::try_from(size).unwrap_or(0));
+        self.num_evictions += 1;
+        self.bytes_evicted += size;
+        self.disown(&id);
+        let spilled = match self.external.as_mut() {
+            Some(ext) => {
+                let bytes = self.segment.read(offset, len);
+                ext.put(&id, &bytes).is_ok()
+            }
+            None => false,
+        };
+        self.free_memory(&id);
+        if spilled {
+            if let Some(e) = self.objects.get_mut(&id) {
+                e.state = ObjState::Evicted;
+            }
+        } else {
+            self.objects.remove(&id);
+            self.deletion_cache.remove(&id);
+            self.notify_deleted(id);
+        }
+        size
+    }
+
+    // ----- notifications -----
+
+    fn notify(&mut self, infos: &[ObjectInfo]) {
+        if self.subscribers.is_empty() || infos.is_empty() {
+            return;
+        }
+        let message = notification::encode(infos);
+        let mut dead = Vec::new();
+        for (client, sub) in &self.subscribers {
+            if !sub.push(message.clone()) {
+                dead.push(*client);
+            }
+        }
+        for client in dead {
+            if let Some(sub) = self.subscribers.remove(&client) {
+                sub.close();
+            }
+        }
+    }
+
+    fn notify_deleted(&mut self, id: ObjectId) {
+        self.notify(&[ObjectInfo {
+            object_id: id,
+            is_deletion: true,
+            ..ObjectInfo::default()
+        }]);
+    }
+
+    fn seal_info(id: ObjectId, e: &Entry) -> ObjectInfo {
+        ObjectInfo {
+            object_id: id,
+            data_size: i64::try_from(e.data_size).unwrap_or(i64::MAX),
+            metadata_size: i64::try_from(e.metadata_size).unwrap_or(i64::MAX),
+            digest: e.digest.clone(),
+            ..ObjectInfo::default()
+        }
+    }
+
+    // ----- references -----
+
+    fn add_ref(&mut self, client: ClientId, id: ObjectId) {
+        if self.client(client).objects.insert(id) {
+            let first = match self.objects.get_mut(&id) {
+                Some(e) => {
+                    e.ref_count += 1;
+                    e.ref_count == 1
+                }
+                None => false,
+            };
+            if first {
+                self.lru_remove(&id);
+            }
+        }
+    }
+
+    /// Drops `client`'s reference. Returns false if it held none.
+    pub(crate) fn release(&mut self, client: ClientId, id: &ObjectId) -> bool {
+        let held = self
+            .clients
+            .get_mut(&client)
+            .is_some_and(|c| c.objects.remove(id));
+        if !held {
+            return false;
+        }
+        self.unref(*id);
+        true
+    }
+
+    fn unref(&mut self, id: ObjectId) {
+        let Some(e) = self.objects.get_mut(&id) else {
+            return;
+        };
+        e.ref_count = e.ref_count.saturating_sub(1);
+        if e.ref_count > 0 {
+            return;
+        }
+        match e.state {
+            // Nobody holds an unsealed object any more: it can never be
+            // sealed by its creator, so it is aborted.
+            ObjState::Created => self.erase(id),
+            ObjState::Sealed if self.deletion_cache.contains(&id) => self.delete_now(id),
+            ObjState::Sealed => self.lru_push(id),
+            ObjState::Evicted => {}
+        }
+    }
+
+    fn erase(&mut self, id: ObjectId) {
+        self.lru_remove(&id);
+        self.disown(&id);
+        self.free_memory(&id);
+        self.objects.remove(&id);
+    }
+
+    fn delete_now(&mut self, id: ObjectId) {
+        let evicted = self
+            .objects
+            .get(&id)
+            .is_some_and(|e| e.state == ObjState::Evicted);
+        if evicted && let Some(ext) = self.external.as_mut() {
+            ext.remove(&id);
+        }
+        self.erase(id);
+        self.deletion_cache.remove(&id);
+        self.notify_deleted(id);
+    }
+
+    // ----- requests -----
+
+    /// Create: allocates an unsealed object held by `client`.
+    pub(crate) fn create(
+        &mut self,
+        client: ClientId,
+        id: ObjectId,
+        data_size: u64,
+        metadata_size: u64,
+        device_num: i32,
+        evict_if_full: bool,
+    ) -> Result<ObjectSpec, Status> {
+        if self.objects.contains_key(&id) {
+            return Err(Status::ObjectExists);
+        }
+        if device_num != 0 {
+            return Err(Status::OutOfMemory);
+        }
+        let size = data_size
+            .checked_add(metadata_size)
+            .ok_or(Status::OutOfMemory)?;
+        self.enforce_quota(client, size, evict_if_full)?;
+        let (alloc, offset) = self.allocate(size, evict_if_full)?;
+        let create_seq = self.next_lru;
+        self.next_lru += 1;
+        let owner = match self.clients.get_mut(&client) {
+            Some(c) if c.quota.is_some() => {
+                c.quota_used += size;
+                c.owned.insert(create_seq, id);
+                Some(client)
+            }
+            _ => None,
+        };
+        let entry = Entry {
+            state: ObjState::Created,
+            alloc: Some(alloc),
+            offset,
+            data_size,
+            metadata_size,
+            ref_count: 0,
+            create_time: now_secs(),
+            construct_duration: -1,
+            digest: Vec::new(),
+            lru_key: None,
+            owner,
+            create_seq,
+        };
+        self.objects.insert(id, entry);
+        self.add_ref(client, id);
+        let e = &self.objects[&id];
+        Ok(self.spec(e))
+    }
+
+    fn seal_quiet(&mut self, id: &ObjectId, digest: &[u8]) -> Result<ObjectInfo, Status> {
+        let e = self.objects.get_mut(id).ok_or(Status::ObjectNotFound)?;
+        if e.state != ObjState::Created {
+            return Err(Status::ObjectExists);
+        }
+        e.state = ObjState::Sealed;
+        e.digest = digest.to_vec();
+        e.construct_duration = now_secs().saturating_sub(e.create_time);
+        Ok(Self::seal_info(*id, e))
+    }
+
+    /// Seal: marks a created object sealed and notifies subscribers.
+    /// `ObjectNotFound` for an unknown id, `ObjectExists` if already sealed.
+    pub(crate) fn seal(&mut self, id: &ObjectId, digest: &[u8]) -> Result<(), Status> {
+        let info = self.seal_quiet(id, digest)?;
+        self.notify(&[info]);
+        Ok(())
+    }
+
+    /// Abort: frees an unsealed object its creator still holds.
+    pub(crate) fn abort(&mut self, client: ClientId, id: &ObjectId) -> Result<(), Violation> {
+        let e = self.objects.get(id).ok_or(Violation::Unknown)?;
+        if e.state != ObjState::Created {
+            return Err(Violation::WrongState);
+        }
+        if !self
+            .clients
+            .get_mut(&client)
+            .is_some_and(|c| c.objects.remove(id))
+        {
+            return Err(Violation::NotHeld);
+        }
+        self.erase(*id);
+        self.deletion_cache.remove(id);
+        Ok(())
+    }
+
+    /// Get of one id: the spec (and a reference) if the object is sealed,
+    /// restoring it from the external store if it was evicted there.
+    pub(crate) fn get(&mut self, client: ClientId, id: &ObjectId) -> Option<ObjectSpec> {
+        let state = self.objects.get(id)?.state;
+        match state {
+            ObjState::Created => return None,
+            ObjState::Sealed => {}
+            ObjState::Evicted => self.restore(id)?,
+        }
+        self.add_ref(client, *id);
+        let e = &self.objects[id];
+        Some(self.spec(e))
+    }
+
+    fn restore(&mut self, id: &ObjectId) -> Option<()> {
+        let size = self.objects.get(id)?.size();
+        let (alloc, offset) = self.allocate(size, true).ok()?;
+        let bytes = self.external.as_mut().and_then(|ext| ext.take(id).ok());
+        let e = self.objects.get_mut(id)?;
+        match bytes {
+            Some(bytes) if bytes.len() as u64 == size => {
+                e.alloc = Some(alloc);
+                e.offset = offset;
+                e.state = ObjState::Sealed;
+                self.segment.write(offset, &bytes);
+                Some(())
+            }
+            _ => {
+                // The external copy is gone or corrupt: drop the object.
+                self.allocator.free(alloc);
+                self.allocated -= size;
+                self.objects.remove(id);
+                self.notify_deleted(*id);
+                None
+            }
+        }
+    }
+
+    /// Delete: one status per id, deferring objects in use or unsealed.
+    pub(crate) fn delete(&mut self, ids: &[ObjectId]) -> Vec<Status> {
+        ids.iter()
+            .map(|id| {
+                let Some(e) = self.objects.get(id) else {
+                    return Status::ObjectNotFound;
+                };
+                if e.state == ObjState::Created {
+                    self.deletion_cache.insert(*id);
+                    Status::ObjectNotSealed
+                } else if e.ref_count > 0 {
+                    self.deletion_cache.insert(*id);
+                    Status::ObjectInUse
+                } else {
+                    self.delete_now(*id);
+                    Status::Ok
+                }
+            })
+            .collect()
+    }
+
+    /// Contains: sealed (or evicted to the external store).
+    pub(crate) fn contains(&self, id: &ObjectId) -> bool {
+        self.objects
+            .get(id)
+            .is_some_and(|e| e.state != ObjState::Created)
+    }
+
+    /// List: every object.
+    pub(crate) fn list(&self) -> Vec<ObjectInfo> {
+        self.objects
+            .iter()
+            .map(|(id, e)| ObjectInfo {
+                object_id: *id,
+                data_size: i64::try_from(e.data_size).unwrap_or(i64::MAX),
+                metadata_size: i64::try_from(e.metadata_size).unwrap_or(i64::MAX),
+                ref_count: i32::try_from(e.ref_count).unwrap_or(i32::MAX),
+                create_time: e.create_time,
+                construct_duration: e.construct_duration,
+                digest: e.digest.clone(),
+                is_deletion: false,
+            })
+            .collect()
+    }
+
+    /// Evict: frees at least `num_bytes` from the LRU if it can.
+    pub(crate) fn evict(&mut self, num_bytes: u64) -> u64 {
+        self.evict_lru(num_bytes)
+    }
+
+    /// RefreshLRU: moves evictable ids to most recently used.
+    pub(crate) fn refresh_lru(&mut self, ids: &[ObjectId]) {
+        for id in ids {
+            if self.objects.get(id).is_some_and(|e| e.lru_key.is_some()) {
+                self.lru_push(*id);
+            }
+        }
+    }
+
+    /// CreateAndSeal: create, copy, seal, and drop the creator's reference.
+    pub(crate) fn create_and_seal(
+        &mut self,
+        client: ClientId,
+        id: ObjectId,
+        evict_if_full: bool,
+        data: &[u8],
+        metadata: &[u8],
+        digest: &[u8],
+    ) -> Status {
+        self.create_and_seal_batch(client, &[(id, data, metadata, digest)], evict_if_full)
+    }
+
+    /// CreateAndSealBatch: all or nothing; one notification for the batch.
+    pub(crate) fn create_and_seal_batch(
+        &mut self,
+        client: ClientId,
+        items: &[BatchItem<'_>],
+        evict_if_full: bool,
+    ) -> Status {
+        let mut created: Vec<(ObjectId, ObjectSpec)> = Vec::with_capacity(items.len());
+        for (id, data, metadata, _) in items {
+            match self.create(
+                client,
+                *id,
+                data.len() as u64,
+                metadata.len() as u64,
+                0,
+                evict_if_full,
+            ) {
+                Ok(spec) => created.push((*id, spec)),
+                Err(status) => {
+                    for (done, _) in &created {
+                        let _ = self.abort(client, done);
+                    }
+                    return status;
+                }
+            }
+        }
+        let mut infos = Vec::with_capacity(items.len());
+        for ((id, spec), (_, data, metadata, digest)) in created.iter().zip(items) {
+            self.segment.write(spec.data_offset, data);
+            self.segment.write(spec.metadata_offset, metadata);
+            if let Ok(info) = self.seal_quiet(id, digest) {
+                infos.push(info);
+            }
+        }
+        self.notify(&infos);
+        for (id, _) in &created {
+            self.release(client, id);
+        }
+        Status::Ok
+    }
+
+    /// Subscribe: registers `sub` and replays every sealed object. Returns
+    /// false (and registers nothing) if `client` already subscribed.
+    pub(crate) fn subscribe(&mut self, client: ClientId, sub: Arc<Subscriber>) -> bool {
+        if self.subscribers.contains_key(&client) {
+            return false;
+        }
+        for (id, e) in &self.objects {
+            if e.state == ObjState::Sealed
+                && !sub.push(notification::encode(&[Self::seal_info(*id, e)]))
+            {
+                return false;
+            }
+        }
+        self.subscribers.insert(client, sub);
+        true
+    }
+
+    /// SetOptions: names the client and grants a quota if it fits.
+    pub(crate) fn set_options(&mut self, client: ClientId, name: String, quota: i64) -> Status {
+        let capacity = self.capacity;
+        let quota_total = self.quota_total;
+        let c = self.client(client);
+        c.name = name;
+        let Ok(quota) = u64::try_from(quota) else {
+            return Status::OutOfMemory;
+        };
+        let remaining = i128::from(capacity) - i128::from(quota_total) - i128::from(quota);
+        if c.quota.is_some() || remaining * 10 < i128::from(capacity) * 3 {
+            return Status::OutOfMemory;
+        }
+        c.quota = Some(quota);
+        self.quota_total += quota;
+        Status::Ok
+    }
+
+    /// Cleanup when a client goes away.
+    pub(crate) fn disconnect(&mut self, client: ClientId) {
+        if let Some(sub) = self.subscribers.remove(&client) {
+            sub.close();
+        }
+        let Some(c) = self.clients.remove(&client) else {
+            return;
+        };
+        if let Some(q) = c.quota {
+            self.quota_total -= q;
+        }
+        // A quota client's objects go back to the global pool, in LRU order.
+        for id in c.owned.values() {
+            if let Some(e) = self.objects.get_mut(id) {
+                e.owner = None;
+            }
+        }
+        self.lru.extend(c.lru);
+        for id in c.objects {
+            self.unref(id);
+        }
+    }
+
+    /// GetDebugString: a summary in the spirit of the original's.
+    pub(crate) fn debug_string(&self) -> String {
+        let mut s = String::new();
+        let with_quota = self.clients.values().filter(|c| c.quota.is_some()).count();
+        let lru_capacity = self.capacity - self.quota_total;
+        let lru_bytes: u64 = self
+            .lru
+            .values()
+            .filter_map(|id| self.objects.get(id))
+            .map(Entry::size)
+            .sum();
+        let pinned: u64 = self
+            .objects
+            .values()
+            .filter(|e| e.ref_count > 0 && e.state != ObjState::Evicted)
+            .map(Entry::size)
+            .sum();
+        let _ = writeln!(s, "num clients with quota: {with_quota}");
+        let _ = writeln!(s, "quota map size: 0");
+        let _ = writeln!(s, "pinned quota map size: 0");
+        let _ = writeln!(s, "allocated bytes: {}", self.allocated);
+        let _ = writeln!(s, "allocation limit: {}", self.capacity);
+        let _ = writeln!(s, "pinned bytes: {pinned}");
+        let _ = writeln!(s, "(global lru) capacity: {lru_capacity}");
+        let used = (lru_bytes * 100).checked_div(lru_capacity).unwrap_or(0);
+        let _ = writeln!(s, "(global lru) used: {used}%");
+        let _ = writeln!(s, "(global lru) num objects: {}", self.lru.len());
+        let _ = writeln!(s, "(global lru) num evictions: {}", self.num_evictions);
+        let _ = writeln!(s, "(global lru) bytes evicted: {}", self.bytes_evicted);
+        for c in self.clients.values() {
+            if let Some(q) = c.quota {
+                let _ = writeln!(s, "({}) capacity: {q}", c.name);
+                let used = (c.quota_used * 100).checked_div(q).unwrap_or(0);
+                let _ = writeln!(s, "({}) used: {used}%", c.name);
+                let _ = writeln!(s, "({}) num objects: {}", c.name, c.lru.len());
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::external::HashTableStore;
+
+    fn state(capacity: u64, external: bool) -> State {
+        let seg = Arc::new(Segment::create(crate::arena_len(capacity), None, false).unwrap());
+        let ext: Option<Box<dyn ExternalStore>> =
+            external.then(|| Box::new(HashTableStore::default()) as Box<dyn ExternalStore>);
+        State::new(capacity, seg, ext)
+    }
+
+    fn id(n: u8) -> ObjectId {
+        ObjectId([n; 20])
+    }
+
+    /// Creates, seals and releases an object of `size` bytes.
+    fn put_released(st: &mut State, n: u8, size: u64) {
+        st.create(1, id(n), size, 0, 0, true).unwrap();
+        st.seal(&id(n), &[0; 8]).unwrap();
+        assert!(st.release(1, &id(n)));
+    }
+
+    #[test]
+    fn eviction_frees_at_least_a_fifth() {
+        let mut st = state(1000, false);
+        for n in 1..=4 {
+            put_released(&mut st, n, 100);
+        }
+        // Needs 100 more bytes, but frees max(100, 1000/5) = 200: two objects.
+        st.create(2, id(9), 700, 0, 0, true).unwrap();
+        assert!(!st.contains(&id(1)) && !st.contains(&id(2)));
+        assert!(st.contains(&id(3)) && st.contains(&id(4)));
+        assert_eq!(st.allocated(), 900);
+    }
+
+    #[test]
+    fn hopeless_create_evicts_and_fails() {
+        let mut st = state(1000, false);
+        put_released(&mut st, 1, 100);
+        assert_eq!(
+            st.create(2, id(9), 5000, 0, 0, true),
+            Err(Status::OutOfMemory)
+        );
+        assert!(!st.contains(&id(1)));
+        assert!(!st.objects.contains_key(&id(9)));
+        assert_eq!(st.allocated(), 0);
+    }
+
+    #[test]
+    fn no_eviction_without_evict_if_full() {
+        let mut st = state(1000, false);
+        put_released(&mut st, 1, 600);
+        assert_eq!(
+            st.create(2, id(9), 600, 0, 0, false),
+            Err(Status::OutOfMemory)
+        );
+        assert!(st.contains(&id(1)));
+    }
+
+    #[test]
+    fn references_are_per_client() {
+        let mut st = state(1000, false);
+        st.create(1, id(1), 10, 0, 0, true).unwrap();
+        st.seal(&id(1), &[0; 8]).unwrap();
+        assert!(st.get(2, &id(1)).is_some());
+        assert!(st.get(2, &id(1)).is_some());
+        assert_eq!(st.list()[0].ref_count, 2);
+        assert!(st.release(2, &id(1)));
+        assert!(!st.release(2, &id(1)), "a second release is not held");
+        assert_eq!(st.evict(1000), 0, "still held by its creator");
+        assert!(st.release(1, &id(1)));
+        assert_eq!(st.evict(1), 10);
+    }
+
+    #[test]
+    fn releasing_an_unsealed_object_aborts_it() {
+        let mut st = state(1000, false);
+        st.create(1, id(1), 10, 0, 0, true).unwrap();
+        assert!(st.release(1, &id(1)));
+        assert!(st.list().is_empty());
+        assert_eq!(st.allocated(), 0);
+    }
+
+    #[test]
+    fn abort_rules() {
+        let mut st = state(1000, false);
+        st.create(1, id(1), 10, 0, 0, true).unwrap();
+        assert_eq!(st.abort(2, &id(1)), Err(Violation::NotHeld));
+        assert_eq!(st.abort(1, &id(2)), Err(Violation::Unknown));
+        assert_eq!(st.delete(&[id(1)]), vec![Status::ObjectNotSealed]);
+        assert_eq!(st.abort(1, &id(1)), Ok(()));
+        assert!(st.deletion_cache.is_empty());
+        put_released(&mut st, 3, 1);
+        assert_eq!(st.abort(1, &id(3)), Err(Violation::WrongState));
+    }
+
+    #[test]
+    fn batch_is_all_or_nothing() {
+        let mut st = state(1000, false);
+        put_released(&mut st, 2, 1);
+        let items: Vec<BatchItem<'_>> =
+            vec![(id(1), b"a", b"", &[0; 8]), (id(2), b"b", b"", &[0; 8])];
+        assert_eq!(
+            st.create_and_seal_batch(1, &items, true),
+            Status::ObjectExists
+        );
+        assert!(!st.objects.contains_key(&id(1)));
+        let items: Vec<BatchItem<'_>> =
+            vec![(id(4), b"abc", b"m", &[0; 8]), (id(5), b"", b"", &[0; 8])];
+        assert_eq!(st.create_and_seal_batch(1, &items, true), Status::Ok);
+        assert!(st.contains(&id(4)) && st.contains(&id(5)));
+        // Not held by the creator any more: evictable.
+        assert_eq!(st.evict(u64::MAX), 1 + 4);
+    }
+
+    #[test]
+    fn external_store_roundtrip() {
+        let mut st = state(1000, true);
+        let spec = st.create(1, id(1), 600, 2, 0, true).unwrap();
+        st.segment.write(spec.data_offset, &[9; 600]);
+        st.segment.write(spec.metadata_offset, b"md");
+        st.seal(&id(1), &[0; 8]).unwrap();
+        assert!(st.release(1, &id(1)));
+        st.create_and_seal(1, id(2), true, &[1; 600], b"", &[0; 8]);
+        // Object 1 was spilled, not deleted.
+        assert!(st.contains(&id(1)));
+        assert_eq!(st.allocated(), 600);
+        let back = st.get(3, &id(1)).unwrap();
+        // Restoring it spilled object 2 in turn.
+        assert!(st.contains(&id(2)));
+        assert_eq!(st.allocated(), 602);
+        assert_eq!(st.segment.read(back.data_offset, 600), vec![9; 600]);
+        assert_eq!(st.segment.read(back.metadata_offset, 2), b"md");
+    }
+
+    #[test]
+    fn quota_rules() {
+        let mut st = state(1000, false);
+        assert_eq!(st.set_options(1, "a".into(), 100), Status::Ok);
+        assert_eq!(st.set_options(1, "a".into(), 100), Status::OutOfMemory);
+        assert_eq!(st.set_options(2, "b".into(), 800), Status::OutOfMemory);
+        assert_eq!(st.set_options(3, "c".into(), -1), Status::OutOfMemory);
+        assert_eq!(
+            st.create(1, id(1), 101, 0, 0, true),
+            Err(Status::OutOfMemory)
+        );
+        assert!(st.debug_string().contains("(a) capacity: 100"));
+        st.disconnect(1);
+        assert_eq!(st.set_options(2, "b".into(), 700), Status::Ok);
+    }
+
+    #[test]
+    fn quota_objects_use_a_private_lru() {
+        let mut st = state(1000, false);
+        assert_eq!(st.set_options(1, "q".into(), 300), Status::Ok);
+        // A global object and two quota objects, all released.
+        st.create(2, id(1), 100, 0, 0, true).unwrap();
+        st.seal(&id(1), &[0; 8]).unwrap();
+        st.release(2, &id(1));
+        put_released(&mut st, 2, 100);
+        put_released(&mut st, 3, 100);
+        // Global eviction does not touch the quota client's objects.
+        assert_eq!(st.evict(u64::MAX), 100);
+        assert!(st.contains(&id(2)) && st.contains(&id(3)));
+        // A quota create that does not fit its quota evicts its own oldest.
+        st.create(1, id(4), 150, 0, 0, true).unwrap();
+        assert!(!st.contains(&id(2)) && st.contains(&id(3)));
+        // Without evict_if_full it fails instead.
+        assert_eq!(
+            st.create(1, id(5), 100, 0, 0, false),
+            Err(Status::OutOfMemory)
+        );
+        // An object still in use is demoted to the global pool, not evicted.
+        assert!(st.get(7, &id(3)).is_some());
+        st.seal(&id(4), &[0; 8]).unwrap();
+        assert!(st.get(7, &id(4)).is_some());
+        st.create(1, id(6), 300, 0, 0, true).unwrap();
+        assert!(st.contains(&id(3)) && st.contains(&id(4)));
+        assert!(st.release(7, &id(3)));
+        assert_eq!(st.evict(1), 100, "demoted object is globally evictable");
+        // On disconnect its objects join the global LRU.
+        st.seal(&id(6), &[0; 8]).unwrap();
+        st.release(1, &id(6));
+        st.disconnect(1);
+        assert_eq!(st.evict(u64::MAX), 300);
+        assert!(st.release(7, &id(4)));
+        assert_eq!(st.evict(u64::MAX), 150);
+        assert_eq!(st.allocated(), 0);
+    }
+}

@@ -1,0 +1,300 @@
+//! Failures: the store killed mid-get, a full store, a store that stops
+//! answering, a get timeout, and hostile replies from a fake store.
+
+mod client_support;
+
+use std::io::Write;
+use std::os::unix::net::UnixListener;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use client_support::{SECOND, fresh_id, stores};
+use tensor_ipc_plasma::client::{ClientError, ClientOptions, PlasmaClient};
+use tensor_ipc_plasma::frame::read_frame;
+use tensor_ipc_plasma::{Message, ObjectId, ObjectSpec, Status};
+
+const MB: u64 = 1 << 20;
+
+#[test]
+fn store_killed_mid_get_is_a_clear_error() {
+    for mut store in stores(10 * MB) {
+        let client = store.client();
+        let held_id = fresh_id(30);
+        client.create_and_seal(held_id, b"survivor", b"").unwrap();
+        let held = client.get_one(held_id, SECOND).unwrap().unwrap();
+        let waiter = {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                (client.get_one(fresh_id(30), None), t.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        store.kill();
+        let (result, waited) = waiter.join().unwrap();
+        assert!(
+            matches!(result, Err(ClientError::Disconnected(_))),
+            "{:?}: {result:?}",
+            store.kind
+        );
+        assert!(waited < Duration::from_secs(10));
+        // Later calls fail fast; mapped memory stays readable until dropped.
+        assert!(matches!(
+            client.contains(held_id),
+            Err(ClientError::Disconnected(_))
+        ));
+        assert_eq!(held.data.as_slice(), b"survivor");
+        drop(held);
+        drop(client);
+    }
+}
+
+#[test]
+fn full_store_is_out_of_memory() {
+    for store in stores(MB) {
+        let kind = store.kind;
+        let no_evict = store.client_with(ClientOptions {
+            evict_if_full: false,
+            ..Default::default()
+        });
+        let client = store.client();
+        // Larger than the store.
+        let err = client
+            .create(fresh_id(31), 2 * MB as usize, b"")
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::OutOfMemory { size, .. } if size == 2 * MB),
+            "{kind:?}: {err}"
+        );
+        // Pinned objects cannot be evicted.
+        let a = client.create(fresh_id(31), 600_000, b"").unwrap();
+        let err = client.create(fresh_id(31), 600_000, b"").unwrap_err();
+        assert!(
+            matches!(err, ClientError::OutOfMemory { .. }),
+            "{kind:?}: {err}"
+        );
+        a.seal().unwrap();
+        // Released: evictable only when the create allows eviction.
+        let b = fresh_id(31);
+        assert!(matches!(
+            no_evict.create(b, 600_000, b""),
+            Err(ClientError::OutOfMemory { .. })
+        ));
+        assert!(matches!(
+            no_evict.create_and_seal(b, &vec![0; 600_000], b""),
+            Err(ClientError::OutOfMemory { .. })
+        ));
+        client.create(b, 600_000, b"").unwrap().seal().unwrap();
+        assert!(client.contains(b).unwrap());
+        // The id of a failed create stays free.
+        assert_eq!(
+            client.list().unwrap().len(),
+            1,
+            "{kind:?}: only the evicting create's object remains"
+        );
+    }
+}
+
+#[test]
+fn silent_store_times_out() {
+    for mut store in stores(MB) {
+        let client = store.client_with(ClientOptions {
+            request_timeout: Duration::from_millis(300),
+            ..Default::default()
+        });
+        let pid = store.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-STOP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let t = Instant::now();
+        let err = client.contains(fresh_id(32)).unwrap_err();
+        let waited = t.elapsed();
+        assert!(
+            Command::new("kill")
+                .args(["-CONT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(matches!(err, ClientError::Timeout(_)), "{err}");
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
+        // A get's own timeout is added to the request timeout.
+        let fresh = store.client_with(ClientOptions {
+            request_timeout: Duration::from_millis(300),
+            ..Default::default()
+        });
+        assert!(
+            fresh
+                .get_one(fresh_id(32), Some(Duration::from_millis(500)))
+                .unwrap()
+                .is_none()
+        );
+        // The timed-out connection is unusable (its reply may still come).
+        assert!(matches!(
+            client.contains(fresh_id(32)),
+            Err(ClientError::Disconnected(_))
+        ));
+        assert!(store.alive());
+    }
+}
+
+/// A fake store: answers the connect, then sends `reply` (raw frame bytes,
+/// then closes) to the next request.
+fn fake_store(reply: Vec<u8>) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fake.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let _ = read_frame(&mut s, 1 << 20).unwrap();
+        s.write_all(
+            &Message::ConnectReply {
+                memory_capacity: 1000,
+            }
+            .encode_frame(),
+        )
+        .unwrap();
+        let _ = read_frame(&mut s, 1 << 20);
+        let _ = s.write_all(&reply);
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    (dir, path)
+}
+
+/// A client call of a hostile-reply case.
+type Call = Box<dyn Fn(&PlasmaClient) -> Result<(), ClientError>>;
+
+fn frame(kind: i64, body: &[u8]) -> Vec<u8> {
+    tensor_ipc_plasma::frame::encode_frame(kind, body)
+}
+
+#[test]
+fn hostile_replies_are_errors_not_panics() {
+    let id = ObjectId([9; 20]);
+    let options = ClientOptions {
+        request_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let cases: Vec<(&str, Vec<u8>, Call)> = vec![
+        (
+            "garbage body",
+            frame(16, &[0xff; 40]),
+            Box::new(move |c| c.contains(id).map(drop)),
+        ),
+        (
+            "wrong reply type",
+            Message::EvictReply { num_bytes: 1 }.encode_frame(),
+            Box::new(move |c| c.contains(id).map(drop)),
+        ),
+        (
+            "truncated frame",
+            frame(16, &[1, 2, 3])[..20].to_vec(),
+            Box::new(move |c| c.contains(id).map(drop)),
+        ),
+        (
+            "huge length",
+            {
+                let mut f = frame(16, &[]);
+                f[16..24].copy_from_slice(&(1i64 << 50).to_le_bytes());
+                f
+            },
+            Box::new(move |c| c.contains(id).map(drop)),
+        ),
+        (
+            "get reply with fewer specs",
+            Message::GetReply {
+                object_ids: vec![id, id],
+                objects: vec![ObjectSpec::MISSING, ObjectSpec::MISSING],
+                store_fds: vec![],
+                mmap_sizes: vec![],
+            }
+            .encode_frame(),
+            Box::new(move |c| c.get(&[id], SECOND).map(drop)),
+        ),
+        (
+            "get reply naming an unknown segment",
+            Message::GetReply {
+                object_ids: vec![id],
+                objects: vec![ObjectSpec {
+                    segment_index: 77,
+                    data_offset: 0,
+                    data_size: 10,
+                    metadata_offset: 10,
+                    metadata_size: 0,
+                    device_num: 0,
+                }],
+                store_fds: vec![],
+                mmap_sizes: vec![],
+            }
+            .encode_frame(),
+            Box::new(move |c| c.get(&[id], SECOND).map(drop)),
+        ),
+        (
+            "create reply for another id",
+            Message::CreateReply {
+                object_id: ObjectId([1; 20]),
+                object: ObjectSpec::default(),
+                error: Status::Ok,
+                store_fd: 3,
+                mmap_size: 1 << 20,
+            }
+            .encode_frame(),
+            Box::new(move |c| c.create(id, 10, b"").map(drop)),
+        ),
+        (
+            "create reply without the promised fd",
+            Message::CreateReply {
+                object_id: id,
+                object: ObjectSpec {
+                    segment_index: 3,
+                    data_offset: 64,
+                    data_size: 10,
+                    metadata_offset: 74,
+                    metadata_size: 0,
+                    device_num: 0,
+                },
+                error: Status::Ok,
+                store_fd: 3,
+                mmap_size: 1 << 20,
+            }
+            .encode_frame(),
+            Box::new(move |c| c.create(id, 10, b"").map(drop)),
+        ),
+        (
+            "delete reply with other ids",
+            Message::DeleteReply {
+                object_ids: vec![],
+                errors: vec![],
+            }
+            .encode_frame(),
+            Box::new(move |c| c.delete(&[id]).map(drop)),
+        ),
+    ];
+    for (name, reply, call) in cases {
+        let (_dir, path) = fake_store(reply);
+        let client = PlasmaClient::connect_with(&path, options.clone()).unwrap();
+        let t = Instant::now();
+        let err = call(&client).expect_err(name);
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{name}: took {:?}",
+            t.elapsed()
+        );
+        assert!(
+            matches!(
+                err,
+                ClientError::Protocol(_)
+                    | ClientError::InvalidReply(_)
+                    | ClientError::Disconnected(_)
+                    | ClientError::Timeout(_)
+            ),
+            "{name}: {err}"
+        );
+        // The connection is now refused for good.
+        assert!(client.contains(id).is_err(), "{name}");
+    }
+}

@@ -214,6 +214,7 @@ impl TensorSink for FileSink {
             reason: "the file length would overflow",
         })?;
         self.file.set_len(end)?;
+        allocate_blocks(&self.file, self.len, len as u64)?;
         let map = map::map_writable(&self.file, self.len, len)?;
         Ok(&mut self.pending.insert(map)[..])
     }
@@ -225,6 +226,18 @@ impl TensorSink for FileSink {
             .ok_or(Error::SinkState("commit without reserve"))?;
         self.len += map.len() as u64;
         Ok(())
+    }
+}
+
+/// Reserves disk blocks for `len` bytes from `offset`, so that a full disk is an error now
+/// rather than a SIGBUS when the mapping is written. File systems without `fallocate` keep the
+/// sparse file `set_len` made.
+fn allocate_blocks(file: &File, offset: u64, len: u64) -> Result<()> {
+    use rustix::fs::{FallocateFlags, fallocate};
+    use rustix::io::Errno;
+    match fallocate(file, FallocateFlags::empty(), offset, len) {
+        Ok(()) | Err(Errno::OPNOTSUPP) | Err(Errno::NOSYS) => Ok(()),
+        Err(errno) => Err(std::io::Error::from(errno).into()),
     }
 }
 

@@ -215,7 +215,11 @@ fn read(c: &mut Criterion) {
     for (bytes, source) in sizes.iter().zip(&memory) {
         group.bench_function(label(*bytes), |b| {
             b.iter_custom(|iters| {
-                chunked_median(iters, || source.clone(), |mut s| read_tensor(&mut s).unwrap())
+                chunked_median(
+                    iters,
+                    || source.clone(),
+                    |mut s| read_tensor(&mut s).unwrap(),
+                )
             })
         });
     }
@@ -230,7 +234,11 @@ fn read(c: &mut Criterion) {
         assert_eq!(read_tensor(&mut source.clone()).unwrap().len() * 4, *bytes);
         group.bench_function(label(*bytes), |b| {
             b.iter_custom(|iters| {
-                chunked_median(iters, || source.clone(), |mut s| read_tensor(&mut s).unwrap())
+                chunked_median(
+                    iters,
+                    || source.clone(),
+                    |mut s| read_tensor(&mut s).unwrap(),
+                )
             })
         });
     }

@@ -298,3 +298,43 @@ fn hostile_replies_are_errors_not_panics() {
         assert!(client.contains(id).is_err(), "{name}");
     }
 }
+
+#[test]
+fn held_objects_are_got_without_asking_the_store() {
+    for mut store in stores(MB) {
+        let client = store.client_with(ClientOptions {
+            request_timeout: Duration::from_millis(300),
+            ..Default::default()
+        });
+        let id = fresh_id(33);
+        client.create_and_seal(id, b"local", b"md").unwrap();
+        let held = client.get_one(id, SECOND).unwrap().unwrap();
+        let pid = store.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-STOP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        // The store is frozen: only a local answer can come back.
+        let again = client.get(&[id, id], Some(Duration::ZERO));
+        assert!(
+            Command::new("kill")
+                .args(["-CONT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let again = again.unwrap();
+        assert_eq!(again[1].as_ref().unwrap().data.as_slice(), b"local");
+        assert_eq!(again[0].as_ref().unwrap().metadata.as_slice(), b"md");
+        drop(held);
+        assert!(client.contains(id).unwrap(), "{:?}: still held", store.kind);
+        drop(again);
+        // All holders gone: one release, then the object is deletable.
+        client.delete_one(id).unwrap();
+        assert_eq!(client.held_objects(), 0);
+        assert!(store.alive());
+    }
+}

@@ -19,6 +19,8 @@
 //!   memory. Each object holds one store reference per client; it is released
 //!   (one `ReleaseRequest`) when the last buffer of the object is dropped, in
 //!   any thread, even after the [`PlasmaClient`] handle itself is gone.
+//! * A `get` of objects this client already holds (sealed) is answered
+//!   locally, without a message, as the C++ client does.
 //! * The client is `Send + Sync` and cheap to clone (an `Arc`). Requests are
 //!   serialised on the one socket (like the C++ client's mutex): a `get` that
 //!   waits for an object blocks other requests of the same client meanwhile,
@@ -129,6 +131,9 @@ struct State {
     /// Releases to send at the next chance (count reached 0 while another
     /// thread held the socket).
     pending_release: Vec<ObjectId>,
+    /// Data and metadata regions of the sealed objects held (count > 0): a
+    /// get of only such objects is answered locally, as the C++ client does.
+    sealed: HashMap<ObjectId, (Region, Region)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -351,6 +356,7 @@ impl Inner {
                 return;
             }
             state.holders.remove(&id);
+            state.sealed.remove(&id);
             state.pending_release.push(id);
         }
         self.flush_pending();
@@ -758,11 +764,62 @@ impl PlasmaClient {
                 })
             })
             .collect();
+        let local = {
+            let mut state = lock(&self.inner.state);
+            if unique.iter().all(|id| state.sealed.contains_key(id)) {
+                // All held and sealed: the store already counts this
+                // connection's reference; nothing to ask.
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some((data, metadata)) = state.sealed.get(id).cloned() {
+                        Inner::add_holder(&mut state, *id);
+                        out.push(Some((*id, data, metadata)));
+                    }
+                }
+                Some(out)
+            } else {
+                None
+            }
+        };
+        let found = match local {
+            Some(found) => found,
+            None => self.get_remote(ids, &unique, &positions, timeout_ms, read_timeout)?,
+        };
+        Ok(found
+            .into_iter()
+            .map(|entry| {
+                entry.map(|(id, data, metadata)| {
+                    let pin: Arc<ObjectPin> = Arc::new(ObjectPin {
+                        client: self.inner.clone(),
+                        id,
+                        _segment: data.segment().clone(),
+                    });
+                    ObjectBuffers {
+                        id,
+                        data: data.to_buffer(pin.clone()),
+                        metadata: metadata.to_buffer(pin),
+                    }
+                })
+            })
+            .collect())
+    }
+
+    /// The round trip of [`get`](PlasmaClient::get); records the holders.
+    #[allow(clippy::type_complexity)]
+    fn get_remote(
+        &self,
+        ids: &[ObjectId],
+        unique: &[ObjectId],
+        positions: &[usize],
+        timeout_ms: i64,
+        read_timeout: Option<Duration>,
+    ) -> ClientResult<Vec<Option<(ObjectId, Region, Region)>>> {
+        let request_timeout = self.inner.options.request_timeout;
         let msg = Message::GetRequest {
-            object_ids: unique.clone(),
+            object_ids: unique.to_vec(),
             timeout_ms,
         };
-        let found = self.inner.with_conn(|conn| {
+        self.inner.with_conn(|conn| {
             let reply = conn.call(&msg, MessageType::GetReply, read_timeout)?;
             let Message::GetReply {
                 object_ids,
@@ -777,7 +834,7 @@ impl PlasmaClient {
             for (&fd, &size) in store_fds.iter().zip(&mmap_sizes) {
                 conn.ensure_segment(fd, size, request_timeout)?;
             }
-            if object_ids != unique {
+            if object_ids.as_slice() != unique {
                 return Err(conn.fail(ClientError::InvalidReply(
                     "GetReply lists other ids than requested".into(),
                 )));
@@ -797,32 +854,19 @@ impl PlasmaClient {
             let mut state = lock(&self.inner.state);
             Ok(ids
                 .iter()
-                .zip(&positions)
+                .zip(positions)
                 .map(|(id, &k)| {
                     regions[k].clone().map(|(data, metadata)| {
                         Inner::add_holder(&mut state, *id);
+                        state
+                            .sealed
+                            .entry(*id)
+                            .or_insert_with(|| (data.clone(), metadata.clone()));
                         (*id, data, metadata)
                     })
                 })
                 .collect::<Vec<_>>())
-        })?;
-        Ok(found
-            .into_iter()
-            .map(|entry| {
-                entry.map(|(id, data, metadata)| {
-                    let pin: Arc<ObjectPin> = Arc::new(ObjectPin {
-                        client: self.inner.clone(),
-                        id,
-                        _segment: data.segment().clone(),
-                    });
-                    ObjectBuffers {
-                        id,
-                        data: data.to_buffer(pin.clone()),
-                        metadata: metadata.to_buffer(pin),
-                    }
-                })
-            })
-            .collect())
+        })
     }
 
     /// Gets one object; see [`get`](PlasmaClient::get).

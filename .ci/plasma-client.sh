@@ -7,6 +7,7 @@
 #
 #   cargo build --release && bash .ci/plasma-client.sh            # set up, then cargo test
 #   bash .ci/plasma-client.sh --setup-only                       # set up only
+#   bash .ci/plasma-client.sh --seed-only                        # set up, run the seed examples
 #
 # Self-contained and idempotent (kept under target/). Exports PLASMA_STORE_ORIGINAL,
 # PLASMA_STORE_OURS, PLASMA_PYTHON11 and PLASMA_CPP_READER for the tests, which fail
@@ -48,7 +49,8 @@ export PLASMA_CPP_READER="$reader"
 if [[ "${1:-}" == "--setup-only" ]]; then
   exit 0
 fi
-cargo test -p tensor-ipc-plasma
+# --seed-only: skip the cargo tests (run by .ci/test with the rest of the workspace).
+[[ "${1:-}" == "--seed-only" ]] || cargo test -p tensor-ipc-plasma
 
 # The seed in Rust, as built binaries: seed_producer writes, seed_consumer and the seed's
 # Python step 3 (examples/seed_reader.py, pyarrow 11) read, against both stores.

@@ -103,13 +103,6 @@ pub enum Error {
         bit_width: i32,
     },
 
-    /// A `FloatingPoint` type with an unknown precision code.
-    #[error("floating point precision code {precision} is not supported")]
-    UnsupportedPrecision {
-        /// The `precision` field.
-        precision: i16,
-    },
-
     /// Shape and strides have different lengths.
     #[error("the sizes of shape ({shape_len}) and strides ({strides_len}) are mismatched")]
     StridesLengthMismatch {

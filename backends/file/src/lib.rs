@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use arrow_buffer::Buffer;
 use memmap2::MmapMut;
 use tensor_ipc::{Error, Result, TensorData, TensorSink, TensorSource};
+use tensor_ipc_memory::BufferSource;
 
 /// How a [`FileSink`] treats the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,8 +246,8 @@ fn allocate_blocks(file: &File, offset: u64, len: u64) -> Result<()> {
 /// stays alive as long as any of them does.
 #[derive(Clone, Debug)]
 pub struct FileSource {
-    buffer: Buffer,
-    position: usize,
+    /// The mapping, read as a shared buffer.
+    inner: BufferSource,
 }
 
 impl FileSource {
@@ -266,44 +267,33 @@ impl FileSource {
             Buffer::from(bytes::Bytes::from_owner(map))
         };
         Ok(FileSource {
-            buffer,
-            position: 0,
+            inner: BufferSource::new(buffer),
         })
     }
 
     /// The whole mapped file.
     pub fn buffer(&self) -> &Buffer {
-        &self.buffer
+        self.inner.buffer()
     }
 
     /// Bytes consumed so far: the file offset of the next message.
     pub fn position(&self) -> usize {
-        self.position
+        self.inner.position()
     }
 
     /// Bytes not yet consumed.
     pub fn remaining(&self) -> usize {
-        self.buffer.len() - self.position
+        self.inner.remaining()
     }
 }
 
 impl TensorSource<'static> for FileSource {
     fn peek(&mut self, len: usize) -> Result<&[u8]> {
-        let end = self.position + len.min(self.remaining());
-        Ok(&self.buffer.as_slice()[self.position..end])
+        self.inner.peek(len)
     }
 
     fn take(&mut self, len: usize) -> Result<TensorData<'static>> {
-        if len > self.remaining() {
-            return Err(Error::Truncated {
-                part: "input",
-                expected: len as u64,
-                available: self.remaining() as u64,
-            });
-        }
-        let bytes = self.buffer.slice_with_length(self.position, len);
-        self.position += len;
-        Ok(TensorData::Shared(bytes))
+        self.inner.take(len)
     }
 }
 

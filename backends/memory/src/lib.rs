@@ -119,6 +119,11 @@ impl BufferSource {
         }
     }
 
+    /// The whole buffer, consumed or not.
+    pub fn buffer(&self) -> &Buffer {
+        &self.buffer
+    }
+
     /// Bytes consumed so far: the offset of the next message.
     pub fn position(&self) -> usize {
         self.position

@@ -329,15 +329,14 @@ impl SparseTensor<'_> {
     /// reads it as row-major). Duplicate COO coordinates keep the last value.
     ///
     /// The dense tensor is allocated fallibly: a shape too large for memory is
-    /// [`Error::Overflow`], not an abort.
+    /// [`Error::AllocationFailed`], not an abort.
     pub fn to_dense(&self) -> Result<Tensor<'static>> {
         let width = self.dtype().byte_width();
         let shape = self.shape();
         let len = layout::dense_byte_len(shape, width)?;
         let mut out: Vec<u8> = Vec::new();
-        out.try_reserve_exact(len).map_err(|_| Error::Overflow {
-            what: "the dense tensor allocation",
-        })?;
+        out.try_reserve_exact(len)
+            .map_err(|_| Error::AllocationFailed { bytes: len as u64 })?;
         out.resize(len, 0);
         // Element (not byte) row-major strides.
         let strides = layout::row_major_strides(shape, 1)?;

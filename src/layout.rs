@@ -167,14 +167,22 @@ pub fn gather_row_major(
         [] => dst.copy_from_slice(&src[..run]),
         [(n, s)] => copy_runs_1d(src, 0, *n, *s, run, dst),
         _ => {
-            let (inner_n, inner_s) = dims[dims.len() - 1];
-            let outer_dims = &dims[..dims.len() - 1];
+            // The two innermost merged axes form a plane of `rows x cols` runs; the axes
+            // around it are walked with an odometer.
+            let (rows, row_stride) = dims[dims.len() - 2];
+            let (cols, col_stride) = dims[dims.len() - 1];
+            let outer_dims = &dims[..dims.len() - 2];
             let mut index = vec![0usize; outer_dims.len()];
             let mut base = 0usize;
-            let chunk = inner_n * run;
-            for out in dst.chunks_exact_mut(chunk) {
-                copy_runs_1d(src, base, inner_n, inner_s, run, out);
-                // Advance the odometer over the outer axes.
+            let plane = Plane {
+                rows,
+                row_stride,
+                cols,
+                col_stride,
+                run,
+            };
+            for out in dst.chunks_exact_mut(rows * cols * run) {
+                plane.copy(src, base, out);
                 for k in (0..outer_dims.len()).rev() {
                     index[k] += 1;
                     base += outer_dims[k].1;
@@ -183,6 +191,90 @@ pub fn gather_row_major(
                     }
                     base -= outer_dims[k].1 * outer_dims[k].0;
                     index[k] = 0;
+                }
+            }
+        }
+    }
+}
+
+/// Two axes of a strided view: `rows x cols` runs of `run` bytes, copied into a row-major
+/// destination.
+struct Plane {
+    rows: usize,
+    row_stride: usize,
+    cols: usize,
+    col_stride: usize,
+    run: usize,
+}
+
+impl Plane {
+    /// Copies the plane whose first run is at `src[base..]` into `dst`.
+    fn copy(&self, src: &[u8], base: usize, dst: &mut [u8]) {
+        let row_bytes = self.cols * self.run;
+        if self.col_stride <= self.row_stride {
+            // Runs along a destination row are near each other in the source: row by row.
+            for (r, out) in dst.chunks_exact_mut(row_bytes).enumerate() {
+                let row = base + r * self.row_stride;
+                copy_runs_1d(src, row, self.cols, self.col_stride, self.run, out);
+            }
+            return;
+        }
+        // A transpose-like view: the runs of one destination row lie far apart in the source
+        // (often a multiple of the page size apart, so they collide in the same cache sets),
+        // while one column's runs are close. Copy in tiles of a few columns by a page worth of
+        // rows: within a tile each destination row gets a short contiguous segment, read from
+        // a few source streams that advance sequentially from row to row, so both sides stay
+        // in cache and the prefetcher follows the streams.
+        match self.run {
+            4 => self.copy_tiled::<4>(src, base, dst),
+            8 => self.copy_tiled::<8>(src, base, dst),
+            16 => self.copy_tiled::<16>(src, base, dst),
+            32 => self.copy_tiled::<32>(src, base, dst),
+            64 => self.copy_tiled::<64>(src, base, dst),
+            _ => self.copy_tiled_dyn(src, base, dst),
+        }
+    }
+
+    /// Tile size: rows spanning about a page of the source per column, and at least 8
+    /// columns (source streams) or a cache line of runs.
+    fn tile(&self) -> (usize, usize) {
+        ((4096 / self.run).max(1), (64 / self.run).max(8))
+    }
+
+    fn copy_tiled<const RUN: usize>(&self, src: &[u8], base: usize, dst: &mut [u8]) {
+        let (tile_rows, tile_cols) = self.tile();
+        let row_bytes = self.cols * RUN;
+        for r0 in (0..self.rows).step_by(tile_rows) {
+            let r1 = (r0 + tile_rows).min(self.rows);
+            for c0 in (0..self.cols).step_by(tile_cols) {
+                let c1 = (c0 + tile_cols).min(self.cols);
+                for r in r0..r1 {
+                    let row = base + r * self.row_stride;
+                    let out = &mut dst[r * row_bytes + c0 * RUN..r * row_bytes + c1 * RUN];
+                    for (c, to) in (c0..c1).zip(out.chunks_exact_mut(RUN)) {
+                        let at = row + c * self.col_stride;
+                        let run: &[u8; RUN] = src[at..at + RUN].try_into().expect("run length");
+                        to.copy_from_slice(run);
+                    }
+                }
+            }
+        }
+    }
+
+    fn copy_tiled_dyn(&self, src: &[u8], base: usize, dst: &mut [u8]) {
+        let (tile_rows, tile_cols) = self.tile();
+        let run = self.run;
+        let row_bytes = self.cols * run;
+        for r0 in (0..self.rows).step_by(tile_rows) {
+            let r1 = (r0 + tile_rows).min(self.rows);
+            for c0 in (0..self.cols).step_by(tile_cols) {
+                for c in c0..(c0 + tile_cols).min(self.cols) {
+                    let column = base + c * self.col_stride;
+                    for r in r0..r1 {
+                        let at = column + r * self.row_stride;
+                        let to = r * row_bytes + c * run;
+                        dst[to..to + run].copy_from_slice(&src[at..at + run]);
+                    }
                 }
             }
         }
@@ -274,7 +366,7 @@ mod tests {
 
     #[test]
     fn gather_matches_element_walk() {
-        let src: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+        let src: Vec<u8> = (0..=250u8).cycle().take(200_000).collect();
         let cases: &[(&[usize], &[usize], usize)] = &[
             (&[4, 6], &[8, 48], 8),        // transpose
             (&[4, 3], &[96, 16], 8),       // every other column
@@ -283,8 +375,12 @@ mod tests {
             (&[5], &[12], 4),              // 1-d strided
             (&[2, 1, 3], &[24, 7, 8], 8),  // size-1 axis with odd stride
             (&[4, 2, 2, 16], &[8, 1024, 512, 64], 4),
-            (&[3, 4, 5], &[160, 40, 8], 8), // contiguous
-            (&[], &[], 8),                  // 0-d
+            (&[3, 4, 5], &[160, 40, 8], 8),    // contiguous
+            (&[], &[], 8),                     // 0-d
+            (&[40, 4, 16], &[64, 2560, 4], 4), // (4, 40, 16) transposed (1, 0, 2): tiled
+            (&[3, 50, 7], &[56, 168, 8], 8),   // 3-d with a transposed inner plane
+            (&[2, 300, 3], &[3, 600, 1], 1),   // 3-byte runs, tiled by the generic path
+            (&[10, 2000], &[1, 10], 1),        // 2-d byte transpose
         ];
         for &(shape, strides, w) in cases {
             check_strides_in_bounds(shape, strides, w, src.len()).unwrap();

@@ -27,7 +27,6 @@
 //! `CODEC_BENCH_SECS` (measurement seconds per benchmark, default 3).
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{
@@ -191,10 +190,13 @@ fn chunked_median<I, O>(
     Duration::from_secs_f64(per_call[per_call.len() / 2] * iters as f64)
 }
 
-fn scratch_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("codec-bench");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A private directory for the mmap'd files, removed when dropped (in the system temporary
+/// directory: other builds may clean `target/tmp` while the bench runs).
+fn scratch_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("codec-bench-")
+        .tempdir()
+        .unwrap()
 }
 
 fn read(c: &mut Criterion) {
@@ -204,7 +206,7 @@ fn read(c: &mut Criterion) {
     let mut files = Vec::new();
     for bytes in sizes {
         let message = message_of(bytes);
-        let path = dir.join(format!("f32-{}.arrow", label(bytes)));
+        let path = dir.path().join(format!("f32-{}.arrow", label(bytes)));
         std::fs::write(&path, &message).unwrap();
         files.push(path);
         memory.push(BufferSource::new(tensor_ipc::Buffer::from_vec(message)));
@@ -261,9 +263,8 @@ fn read(c: &mut Criterion) {
         });
     }
     group.finish();
-    for path in files {
-        let _ = std::fs::remove_file(path);
-    }
+    drop(files);
+    drop(dir);
 }
 
 criterion_group!(benches, write_contiguous, write_transposed, read);

@@ -45,7 +45,7 @@ for i in $(seq 1 "$REPEATS"); do
     cargo bench --bench codec -- "$@" 2>&1 | tee "$OUT/criterion-$i.log"
     "$PY" benches/summarize.py collect "$TARGET_DIR/criterion" "$since" "$OUT/rust-$i.json"
     echo "=== round $i/$REPEATS: pyarrow (benches/pyarrow_compare.py) ==="
-    "$PY" benches/pyarrow_compare.py --json "$OUT/pyarrow-$i.json" --tmpdir "$TARGET_DIR/tmp" \
+    "$PY" benches/pyarrow_compare.py --json "$OUT/pyarrow-$i.json" \
         | tee "$OUT/pyarrow-$i.log"
 done
 

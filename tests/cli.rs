@@ -571,11 +571,6 @@ fn bad_input_is_one_error_line() {
             out.clone(),
             "exceeds the limit",
         ),
-        (
-            p("sparse.arrow_tensor"),
-            out.clone(),
-            "SparseTensor message, not a dense tensor",
-        ),
         (missing.clone(), out.clone(), "cannot open"),
         (p("empty.npy"), out_t.clone(), "empty input"),
         (p("garbage.npy"), out_t.clone(), "header dict"),

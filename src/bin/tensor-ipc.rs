@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! tensor-ipc inspect FILE
-//! tensor-ipc convert IN.npy OUT.arrow_tensor
-//! tensor-ipc convert IN.arrow_tensor OUT.npy [--index N]
+//! tensor-ipc convert IN.npy OUT.arrow_tensor [--to dense|coo|csr|csc|csf]
+//! tensor-ipc convert IN.arrow_tensor OUT.npy [--index N]   (dense or sparse tensor message)
 //! ```
 //!
 //! Inputs are memory-mapped, so `inspect` never reads a tensor body and `convert` copies each
@@ -24,8 +24,8 @@ use clap::{Parser, Subcommand};
 use memmap2::{Mmap, MmapMut};
 use tensor_ipc::layout::{self, gather_row_major};
 use tensor_ipc::{
-    Error, Framing, Header, Message, ReadOptions, Tensor, TensorData, TensorSink, npy,
-    read_message, write_tensor,
+    Error, Framing, Header, Message, ReadOptions, SparseFormat, SparseTensor, Tensor, TensorData,
+    TensorSink, npy, read_message, write_sparse_tensor, write_tensor,
 };
 
 /// Inspect Arrow IPC tensor files and convert them to and from NumPy .npy files.
@@ -73,6 +73,12 @@ enum Command {
         /// message is converted, with a note on stderr when more follow.
         #[arg(long, value_name = "N")]
         index: Option<usize>,
+        /// With a .npy input, the message to write: `dense` (the default) or a sparse tensor,
+        /// `coo`, `csr`, `csc` (matrices) or `csf`, with int64 indices: the bytes Arrow C++
+        /// `WriteSparseTensor` writes for `SparseCOOTensor::Make(tensor)` and its CSR, CSC and
+        /// CSF equivalents. A sparse tensor input is always converted to its dense values.
+        #[arg(long, value_name = "FORMAT", value_parser = ["dense", "coo", "csr", "csc", "csf"])]
+        to: Option<String>,
     },
 }
 
@@ -142,7 +148,8 @@ fn main() -> ExitCode {
             input,
             output,
             index,
-        } => convert(&input, &output, index),
+            to,
+        } => convert(&input, &output, index, to.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -491,15 +498,22 @@ fn is_npy(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
 }
 
-fn convert(input: &Path, output: &Path, index: Option<usize>) -> CliResult<()> {
+fn convert(input: &Path, output: &Path, index: Option<usize>, to: Option<&str>) -> CliResult<()> {
     match (is_npy(input), is_npy(output)) {
         (true, false) => {
             if index.is_some() {
                 return fail("--index applies to a tensor-file input, not a .npy input");
             }
-            npy_to_tensor(input, output)
+            // `None` (dense) or a sparse format; clap has checked the name.
+            let sparse = to.and_then(SparseFormat::from_name);
+            npy_to_tensor(input, output, sparse)
         }
-        (false, true) => tensor_to_npy(input, output, index),
+        (false, true) => {
+            if to.is_some() {
+                return fail("--to applies to a .npy input, not to a tensor-file input");
+            }
+            tensor_to_npy(input, output, index)
+        }
         (true, true) => fail(format!(
             "both {} and {} end in .npy: exactly one side of a conversion must be a .npy file",
             input.display(),
@@ -525,7 +539,7 @@ fn npy_strides(header: &npy::NpyHeader) -> tensor_ipc::Result<Vec<usize>> {
     }
 }
 
-fn npy_to_tensor(input: &Path, output: &Path) -> CliResult<()> {
+fn npy_to_tensor(input: &Path, output: &Path, sparse: Option<SparseFormat>) -> CliResult<()> {
     let mapped = Mapped::open(input)?;
     let bytes = mapped.bytes();
     let header = npy::parse_header(bytes).map_err(at(input))?;
@@ -562,7 +576,13 @@ fn npy_to_tensor(input: &Path, output: &Path) -> CliResult<()> {
         file: &out.file,
         map: None,
     };
-    write_tensor(&tensor, &mut sink).map_err(at(output))?;
+    match sparse {
+        None => write_tensor(&tensor, &mut sink).map_err(at(output))?,
+        Some(format) => {
+            let sparse = SparseTensor::from_dense(&tensor, format).map_err(at(input))?;
+            write_sparse_tensor(&sparse, &mut sink).map_err(at(output))?
+        }
+    };
     drop(sink);
     out.commit()
 }
@@ -608,14 +628,21 @@ fn tensor_to_npy(input: &Path, output: &Path, index: Option<usize>) -> CliResult
         position += 1;
     };
     let kind = message.header.type_name();
-    if !matches!(message.header, Header::Tensor(_)) {
-        return fail(format!(
-            "{}: message {wanted} is a {kind} message, not a dense tensor",
-            input.display()
-        ));
-    }
-    let tensor = tensor_of(&message)
-        .map_err(|e| CliError(format!("{}: message {wanted}: {e}", input.display())))?;
+    let in_message = |e| CliError(format!("{}: message {wanted}: {e}", input.display()));
+    let tensor = match message.header {
+        Header::Tensor(_) => tensor_of(&message).map_err(in_message)?,
+        // A sparse tensor becomes its dense, row-major values.
+        Header::SparseTensor(_) => message
+            .into_sparse_tensor(&options)
+            .and_then(|sparse| sparse.to_dense())
+            .map_err(in_message)?,
+        _ => {
+            return fail(format!(
+                "{}: message {wanted} is a {kind} message, not a tensor",
+                input.display()
+            ));
+        }
+    };
     if index.is_none() && matches!(read_message(&mut source, &options), Ok(Some(_))) {
         note(&format!(
             "{} holds more than one message; converted message 0 (choose another with --index N)",

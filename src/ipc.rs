@@ -27,7 +27,7 @@ pub const CONTINUATION_MARKER: [u8; 4] = [0xFF; 4];
 pub const DENSE_BODY_ALIGNMENT: usize = 64;
 
 /// The `MetadataVersion` code written (V5).
-pub(crate) const WRITE_VERSION: fb::MetadataVersion = fb::MetadataVersion::V5;
+const WRITE_VERSION: fb::MetadataVersion = fb::MetadataVersion::V5;
 
 /// How a reader treats its input.
 #[derive(Clone, Debug)]
@@ -603,13 +603,32 @@ fn encode_tensor_metadata(
             data: Some(&data),
         },
     );
+    finish_message(
+        fbb,
+        fb::MessageHeader::Tensor,
+        tensor_table.as_union_value(),
+        body_len,
+    )
+}
+
+/// Wraps a header table in the `Message` root (version V5, no custom metadata), as Arrow C++
+/// does, and returns the finished flatbuffer.
+pub(crate) fn finish_message(
+    mut fbb: FlatBufferBuilder<'_>,
+    header_type: fb::MessageHeader,
+    header: WIPOffset<flatbuffers::UnionWIPOffset>,
+    body_len: usize,
+) -> Result<Vec<u8>> {
+    let body_len = i64::try_from(body_len).map_err(|_| Error::Overflow {
+        what: "the body length",
+    })?;
     let message = fb::Message::create(
         &mut fbb,
         &fb::MessageArgs {
             version: WRITE_VERSION,
-            header_type: fb::MessageHeader::Tensor,
-            header: Some(tensor_table.as_union_value()),
-            bodyLength: to_i64(body_len, "the body length")?,
+            header_type,
+            header: Some(header),
+            bodyLength: body_len,
             custom_metadata: None,
         },
     );

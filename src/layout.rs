@@ -29,6 +29,14 @@ pub fn dense_byte_len(shape: &[usize], byte_width: usize) -> Result<usize> {
         })
 }
 
+/// Checks that there are no dimension names, or one per dimension.
+pub fn check_dim_names(names: usize, ndim: usize) -> Result<()> {
+    if names != 0 && names != ndim {
+        return Err(Error::DimNamesMismatch { names, ndim });
+    }
+    Ok(())
+}
+
 /// Row-major (C order) byte strides exactly as Arrow C++ `ComputeRowMajorStrides` gives them.
 ///
 /// Arrow's rule for empty tensors: if any axis is zero, every stride is the element width.

@@ -147,12 +147,7 @@ impl<'a> Tensor<'a> {
         dim_names: Vec<String>,
     ) -> Result<Self> {
         layout::check_strides_in_bounds(&shape, &strides, dtype.byte_width(), data.len())?;
-        if !dim_names.is_empty() && dim_names.len() != shape.len() {
-            return Err(Error::DimNamesMismatch {
-                names: dim_names.len(),
-                ndim: shape.len(),
-            });
-        }
+        layout::check_dim_names(dim_names.len(), shape.len())?;
         // Checks that the element count and byte size fit, for later arithmetic.
         layout::dense_byte_len(&shape, dtype.byte_width())?;
         Ok(Tensor {
@@ -187,12 +182,7 @@ impl<'a> Tensor<'a> {
         S: Into<String>,
     {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        if !names.is_empty() && names.len() != self.shape.len() {
-            return Err(Error::DimNamesMismatch {
-                names: names.len(),
-                ndim: self.shape.len(),
-            });
-        }
+        layout::check_dim_names(names.len(), self.shape.len())?;
         self.dim_names = names;
         Ok(self)
     }

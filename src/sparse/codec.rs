@@ -11,7 +11,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::generated as fb;
 use crate::ipc::{
-    self, ReadOptions, WRITE_VERSION, dtype_from_type_union, encode_dtype, padded_metadata_len,
+    self, ReadOptions, dtype_from_type_union, encode_dtype, padded_metadata_len,
     write_framed_metadata,
 };
 use crate::layout;
@@ -739,16 +739,10 @@ fn encode_sparse_metadata(
             data: Some(&data),
         },
     );
-    let message = fb::Message::create(
-        &mut fbb,
-        &fb::MessageArgs {
-            version: WRITE_VERSION,
-            header_type: fb::MessageHeader::SparseTensor,
-            header: Some(sparse.as_union_value()),
-            bodyLength: to_i64(body_len, "the body length")?,
-            custom_metadata: None,
-        },
-    );
-    fbb.finish(message, None);
-    Ok(fbb.finished_data().to_vec())
+    ipc::finish_message(
+        fbb,
+        fb::MessageHeader::SparseTensor,
+        sparse.as_union_value(),
+        body_len,
+    )
 }

@@ -720,12 +720,7 @@ impl<'a> SparseTensor<'a> {
         dim_names: Vec<String>,
     ) -> Result<Self> {
         let data = data.into();
-        if !dim_names.is_empty() && dim_names.len() != shape.len() {
-            return Err(Error::DimNamesMismatch {
-                names: dim_names.len(),
-                ndim: shape.len(),
-            });
-        }
+        layout::check_dim_names(dim_names.len(), shape.len())?;
         layout::dense_byte_len(&shape, dtype.byte_width())?;
         validate_index(&shape, &index)?;
         let nnz = index.non_zero_length();
@@ -754,12 +749,7 @@ impl<'a> SparseTensor<'a> {
         S: Into<String>,
     {
         let names: Vec<String> = names.into_iter().map(Into::into).collect();
-        if !names.is_empty() && names.len() != self.shape.len() {
-            return Err(Error::DimNamesMismatch {
-                names: names.len(),
-                ndim: self.shape.len(),
-            });
-        }
+        layout::check_dim_names(names.len(), self.shape.len())?;
         self.dim_names = names;
         Ok(self)
     }

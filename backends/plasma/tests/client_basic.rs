@@ -250,6 +250,41 @@ fn sink_creates_exact_size_and_source_is_zero_copy() {
 }
 
 #[test]
+fn sparse_tensors_through_plasma_objects() {
+    use tensor_ipc::sparse::{SparseFormat, SparseTensor, read_sparse_tensor, write_sparse_tensor};
+    use tensor_ipc::{Tensor, TensorSource};
+    let values: Vec<f64> = (0..24)
+        .map(|i| if i % 5 == 0 { f64::from(i) } else { 0.0 })
+        .collect();
+    let dense = Tensor::from_vec(values, vec![6, 4]).unwrap();
+    for store in stores(100 * MB) {
+        let client = store.client();
+        for format in [
+            SparseFormat::Coo,
+            SparseFormat::Csr,
+            SparseFormat::Csc,
+            SparseFormat::Csf,
+        ] {
+            let sparse = SparseTensor::from_dense(&dense, format).unwrap();
+            let id = fresh_id(5);
+            write_sparse_tensor(&sparse, &mut PlasmaSink::new(&client, id)).unwrap();
+            let mut source = PlasmaSource::get(&client, id, SECOND).unwrap();
+            let object = source.peek(usize::MAX).unwrap().as_ptr_range();
+            let back = read_sparse_tensor(&mut source).unwrap();
+            assert_eq!(back.format(), format, "{:?}", store.kind);
+            let data = back.data().as_bytes().as_ptr();
+            assert!(object.contains(&data), "{format:?}: values read in place");
+            assert_eq!(
+                back.to_dense().unwrap().to_vec::<f64>().unwrap(),
+                dense.to_vec::<f64>().unwrap(),
+                "{format:?} via {:?}",
+                store.kind
+            );
+        }
+    }
+}
+
+#[test]
 fn connect_retries_then_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nobody.sock");

@@ -13,7 +13,7 @@ reproduces Arrow C++'s bytes).
 What is rebuilt and how:
 
 * dense/*.arrow_tensor: `pa.ipc.write_tensor(pa.Tensor.from_numpy(arr, dim_names=...))` for the
-  numpy arrays listed in DENSE (the builds of shared/vectors/manifest.json).
+  numpy arrays listed in DENSE (the builds recorded in tests/data/manifest.json).
 * reader_cases/*.arrow_tensor: the int32 2x3 tensor (values 0..5) re-encoded with one field,
   the framing or the body changed. The encoder follows Arrow C++'s builder order, so with no
   change it reproduces pyarrow's bytes (checked against every dense case on each run).
@@ -44,7 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def values(dtype, n, rule):
-    """The value rules of shared/vectors/README.md."""
+    """The value rules of the reference vectors (tests/data/README.md)."""
     a = np.arange(n)
     if rule == "arange":
         return a.astype(dtype)

@@ -95,6 +95,40 @@ fn full_store_is_out_of_memory() {
     }
 }
 
+/// Stops process `pid` and waits until the kernel reports it stopped: a signalled process
+/// may still run for a moment, and a store that answers then would fail the test for the
+/// wrong reason.
+fn freeze(pid: &str) {
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Every thread must be stopped: the store serves each client on its own thread.
+    let tasks = format!("/proc/{pid}/task");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let all_stopped = std::fs::read_dir(&tasks).is_ok_and(|dir| {
+            dir.filter_map(Result::ok).all(|task| {
+                let text = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+                // The state follows the command name, which is in parentheses.
+                let state = text
+                    .rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().next());
+                state == Some("T")
+            })
+        });
+        if all_stopped {
+            return;
+        }
+        assert!(Instant::now() < deadline, "process {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn silent_store_times_out() {
     for mut store in stores(MB) {
@@ -103,13 +137,7 @@ fn silent_store_times_out() {
             ..Default::default()
         });
         let pid = store.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-STOP", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        freeze(&pid);
         let t = Instant::now();
         let err = client.contains(fresh_id(32)).unwrap_err();
         let waited = t.elapsed();
@@ -310,13 +338,7 @@ fn held_objects_are_got_without_asking_the_store() {
         client.create_and_seal(id, b"local", b"md").unwrap();
         let held = client.get_one(id, SECOND).unwrap().unwrap();
         let pid = store.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-STOP", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
+        freeze(&pid);
         // The store is frozen: only a local answer can come back.
         let again = client.get(&[id, id], Some(Duration::ZERO));
         assert!(

@@ -340,9 +340,10 @@ fn hostile_huge_metadata_length_does_not_allocate() {
         assert!(matches!(err, Error::Truncated { .. }), "{err}");
         assert_eq!(source.position(), 0, "a failed read consumes nothing");
     }
-    // 2001 reads of a 2 GiB allocation (or of zeroing it) would take far longer than this.
+    // 2001 reads of a 2 GiB allocation (or of zeroing it) would take far longer than this
+    // (a loose bound: the test guards against allocating, not for speed).
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(20),
         "took {:?}",
         start.elapsed()
     );

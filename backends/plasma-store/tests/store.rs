@@ -407,7 +407,8 @@ fn get_timeouts_and_wakeups() {
     let mut a = s.client();
     let t0 = Instant::now();
     assert_eq!(a.get(&[id(1)], 0)[0].data_size, u64::MAX);
-    assert!(t0.elapsed() < Duration::from_millis(100));
+    // A timeout of 0 does not wait (the bound is loose: the machine may be busy).
+    assert!(t0.elapsed() < Duration::from_secs(1));
     let t0 = Instant::now();
     assert_eq!(a.get(&[id(1)], 150)[0].data_size, u64::MAX);
     assert!(t0.elapsed() >= Duration::from_millis(150));
@@ -838,7 +839,7 @@ fn robust_half_frame_then_silence() {
     header_only.stream.write_all(&frame[..10]).unwrap();
     let t0 = Instant::now();
     assert_alive(&s);
-    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert!(t0.elapsed() < Duration::from_secs(10));
     // The stalled client can still finish its frame.
     stalled.stream.write_all(&frame[30..]).unwrap();
     assert!(matches!(

@@ -41,44 +41,43 @@ pub fn check_dim_names(names: usize, ndim: usize) -> Result<()> {
 ///
 /// Arrow's rule for empty tensors: if any axis is zero, every stride is the element width.
 pub fn row_major_strides(shape: &[usize], byte_width: usize) -> Result<Vec<usize>> {
-    if shape.is_empty() {
-        return Ok(Vec::new());
-    }
-    if shape.contains(&0) {
-        return Ok(vec![byte_width; shape.len()]);
-    }
-    let mut strides = vec![0usize; shape.len()];
-    let mut acc = byte_width;
-    for i in (0..shape.len()).rev() {
-        strides[i] = acc;
-        acc = acc
-            .checked_mul(shape[i])
-            .filter(|&n| i64::try_from(n).is_ok())
-            .ok_or(Error::Overflow {
-                what: "the row-major strides",
-            })?;
-    }
-    Ok(strides)
+    packed_strides(
+        shape,
+        byte_width,
+        (0..shape.len()).rev(),
+        "the row-major strides",
+    )
 }
 
 /// Column-major (Fortran order) byte strides exactly as Arrow C++ `ComputeColumnMajorStrides`.
 pub fn column_major_strides(shape: &[usize], byte_width: usize) -> Result<Vec<usize>> {
-    if shape.is_empty() {
-        return Ok(Vec::new());
-    }
+    packed_strides(
+        shape,
+        byte_width,
+        0..shape.len(),
+        "the column-major strides",
+    )
+}
+
+/// Densely packed strides, the axes visited from the fastest-varying one (`axes`), with
+/// Arrow's rule for empty tensors.
+fn packed_strides(
+    shape: &[usize],
+    byte_width: usize,
+    axes: impl Iterator<Item = usize>,
+    what: &'static str,
+) -> Result<Vec<usize>> {
     if shape.contains(&0) {
         return Ok(vec![byte_width; shape.len()]);
     }
     let mut strides = vec![0usize; shape.len()];
     let mut acc = byte_width;
-    for (i, &d) in shape.iter().enumerate() {
-        strides[i] = acc;
+    for axis in axes {
+        strides[axis] = acc;
         acc = acc
-            .checked_mul(d)
+            .checked_mul(shape[axis])
             .filter(|&n| i64::try_from(n).is_ok())
-            .ok_or(Error::Overflow {
-                what: "the column-major strides",
-            })?;
+            .ok_or(Error::Overflow { what })?;
     }
     Ok(strides)
 }

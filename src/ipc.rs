@@ -523,6 +523,13 @@ pub(crate) fn write_framed_metadata(region: &mut [u8], metadata: &[u8], metadata
     region[8 + metadata.len()..8 + metadata_len].fill(0);
 }
 
+/// The 8-byte prefix, the metadata and its zero padding, as one buffer.
+pub(crate) fn framed_metadata(metadata: &[u8], metadata_len: usize) -> Vec<u8> {
+    let mut head = vec![0u8; 8 + metadata_len];
+    write_framed_metadata(&mut head, metadata, metadata_len);
+    head
+}
+
 /// The exact number of bytes [`write_tensor`] writes for `tensor`, as Arrow C++
 /// `ipc::GetTensorSize` computes it.
 pub fn tensor_size(tensor: &Tensor<'_>) -> Result<usize> {
@@ -538,6 +545,11 @@ pub fn tensor_size(tensor: &Tensor<'_>) -> Result<usize> {
 pub fn write_tensor<S: TensorSink + ?Sized>(tensor: &Tensor<'_>, sink: &mut S) -> Result<usize> {
     let plan = DensePlan::new(tensor)?;
     let total = plan.total_len()?;
+    if plan.contiguous {
+        let head = framed_metadata(&plan.metadata, plan.metadata_len);
+        sink.write_parts(total, &[&head, &tensor.as_bytes()[..plan.body_len]])?;
+        return Ok(total);
+    }
     let region = sink.reserve(total)?;
     if region.len() != total {
         return Err(Error::SinkState(
@@ -545,12 +557,7 @@ pub fn write_tensor<S: TensorSink + ?Sized>(tensor: &Tensor<'_>, sink: &mut S) -
         ));
     }
     write_framed_metadata(region, &plan.metadata, plan.metadata_len);
-    let body = &mut region[8 + plan.metadata_len..];
-    if plan.contiguous {
-        body.copy_from_slice(&tensor.as_bytes()[..plan.body_len]);
-    } else {
-        tensor.gather_row_major_into(body);
-    }
+    tensor.gather_row_major_into(&mut region[8 + plan.metadata_len..]);
     sink.commit()?;
     Ok(total)
 }

@@ -11,8 +11,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::generated as fb;
 use crate::ipc::{
-    self, ReadOptions, dtype_from_type_union, encode_dtype, padded_metadata_len,
-    write_framed_metadata,
+    self, ReadOptions, dtype_from_type_union, encode_dtype, framed_metadata, padded_metadata_len,
 };
 use crate::layout;
 use crate::sink::{TensorSink, TensorSource};
@@ -576,23 +575,17 @@ pub fn write_sparse_tensor<S: TensorSink + ?Sized>(
     st: &SparseTensor<'_>,
     sink: &mut S,
 ) -> Result<usize> {
+    const ZEROS: [u8; 8] = [0; 8];
     let plan = SparsePlan::new(st)?;
     let total = plan.total_len()?;
-    let region = sink.reserve(total)?;
-    if region.len() != total {
-        return Err(Error::SinkState(
-            "reserve returned a region of the wrong size",
-        ));
-    }
-    write_framed_metadata(region, &plan.metadata, plan.metadata_len);
-    let mut at = 8 + plan.metadata_len;
+    let head = framed_metadata(&plan.metadata, plan.metadata_len);
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(1 + 2 * plan.buffers.len());
+    parts.push(&head);
     for b in &plan.buffers {
-        let padded = padded_len(b.len())?;
-        region[at..at + b.len()].copy_from_slice(b);
-        region[at + b.len()..at + padded].fill(0);
-        at += padded;
+        parts.push(b);
+        parts.push(&ZEROS[..padded_len(b.len())? - b.len()]);
     }
-    sink.commit()?;
+    sink.write_parts(total, &parts)?;
     Ok(total)
 }
 

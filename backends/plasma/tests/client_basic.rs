@@ -249,6 +249,40 @@ fn sink_creates_exact_size_and_source_is_zero_copy() {
     }
 }
 
+/// A tensor large enough for the sink's threaded copy-and-hash path: the bytes land intact,
+/// and the digest sent with the seal (seen by a subscriber) is the digest of those bytes.
+#[test]
+fn large_tensor_through_sink_is_sealed_with_the_digest_of_its_bytes() {
+    use tensor_ipc::{Tensor, read_tensor, write_tensor};
+    for store in stores(100 * MB) {
+        let client = store.client();
+        let mut notifications = client.subscribe().unwrap();
+        let values: Vec<f32> = (0..5_000_000).map(|i| i as f32 * 0.5).collect();
+        let tensor = Tensor::from_vec(values.clone(), vec![1000, 5000]).unwrap();
+        let id = fresh_id(4);
+        write_tensor(&tensor, &mut PlasmaSink::new(&client, id)).unwrap();
+        let object = client.get_one(id, SECOND).unwrap().unwrap();
+        let want = object_digest(object.data.as_slice(), object.metadata.as_slice());
+        let sealed = loop {
+            let n = notifications
+                .recv_timeout(Some(Duration::from_secs(5)))
+                .unwrap()
+                .expect("a seal notification");
+            if n.object_id == id {
+                break n;
+            }
+        };
+        assert_eq!(sealed.digest, want, "{:?}", store.kind);
+        let back = read_tensor(&mut PlasmaSource::from_objects([object])).unwrap();
+        assert_eq!(
+            back.values::<f32>().unwrap(),
+            &values[..],
+            "{:?}",
+            store.kind
+        );
+    }
+}
+
 #[test]
 fn sparse_tensors_through_plasma_objects() {
     use tensor_ipc::sparse::{SparseFormat, SparseTensor, read_sparse_tensor, write_sparse_tensor};

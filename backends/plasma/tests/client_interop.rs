@@ -102,9 +102,18 @@ fn rust_objects_read_by_pyarrow11() {
             for (i, b) in obj.data_mut().iter_mut().enumerate() {
                 *b = (i as u32).wrapping_mul(2654435761).rotate_left(7) as u8;
             }
+            let content = obj.data().to_vec();
             let digest = obj.seal().unwrap();
             raw.push((id, hex_bytes(&digest)));
+            // The same bytes copied in as three parts, hashed while copying.
+            let id = fresh_id(11);
+            let obj = client.create(id, size, &vec![0x5a; meta]).unwrap();
+            let (a, rest) = content.split_at(size / 3);
+            let (b, c) = rest.split_at(rest.len() / 2);
+            let digest = obj.fill_and_seal(&[a, b, c]).unwrap();
+            raw.push((id, hex_bytes(&digest)));
         }
+
         let mut args = vec![store.socket.to_str().unwrap().to_owned()];
         args.extend(raw.iter().map(|(id, _)| hex(id)));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -35,6 +35,112 @@ pub fn object_hash(data: &[u8], metadata: &[u8]) -> u64 {
     state.digest()
 }
 
+/// Bytes copied (and then hashed, while still in cache) per step of [`copy_and_hash`].
+const PIECE: usize = 256 << 10;
+
+/// Data sizes from this one up are copied and hashed on several threads.
+const THREADED_THRESHOLD: usize = 8 << 20;
+
+/// Copies `parts`, one after another, into `dst` (whose length must be the sum of theirs) and
+/// returns [`object_hash`]`(dst, metadata)`, computed on each piece right after it is copied,
+/// while it is still in the CPU cache, instead of reading `dst` again afterwards. Large data is
+/// copied and hashed on up to 8 threads, one run of the digest's chunks each.
+///
+/// # Panics
+/// If the parts' lengths do not add up to `dst.len()`.
+pub fn copy_and_hash(dst: &mut [u8], parts: &[&[u8]], metadata: &[u8]) -> u64 {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    assert_eq!(total, dst.len(), "parts must fill the destination exactly");
+    let mut state = Xxh64::new(0);
+    if dst.len() < PARALLEL_THRESHOLD {
+        copy_range(parts, 0, dst, |piece| state.update(piece));
+        state.update(metadata);
+        return state.digest();
+    }
+    let len = dst.len();
+    let chunk = (len / BLOCK / CHUNKS) * BLOCK;
+    // Part k of the digest covers `bounds[k]..bounds[k + 1]`: 8 chunks, then the suffix.
+    let bounds: [usize; CHUNKS + 2] = std::array::from_fn(|k| (k * chunk).min(len));
+    let threads = if len < THREADED_THRESHOLD {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, CHUNKS)
+    };
+    let per = CHUNKS.div_ceil(threads);
+    let mut hashes = [0u64; CHUNKS + 1];
+    // Worker w takes parts `w * per ..` of the digest; the last one also takes the suffix.
+    let mut runs: Vec<(usize, &mut [u8], &mut [u64])> = Vec::with_capacity(threads);
+    let (mut rest_dst, mut rest_hashes, mut first) = (dst, &mut hashes[..], 0);
+    while first <= CHUNKS {
+        let last = if first + per >= CHUNKS {
+            CHUNKS + 1
+        } else {
+            first + per
+        };
+        let (d, dr) = rest_dst.split_at_mut(bounds[last] - bounds[first]);
+        let (h, hr) = rest_hashes.split_at_mut(last - first);
+        runs.push((first, d, h));
+        (rest_dst, rest_hashes, first) = (dr, hr, last);
+    }
+    let work = |(first, d, h): (usize, &mut [u8], &mut [u64])| {
+        let mut start = bounds[first];
+        let mut d = d;
+        for (k, out) in h.iter_mut().enumerate() {
+            let part_len = bounds[first + k + 1] - bounds[first + k];
+            let (mine, rest) = std::mem::take(&mut d).split_at_mut(part_len);
+            let mut part_state = Xxh64::new(0);
+            for piece in mine.chunks_mut(PIECE) {
+                let piece_len = piece.len();
+                copy_range(parts, start, piece, |p| part_state.update(p));
+                start += piece_len;
+            }
+            *out = part_state.digest();
+            d = rest;
+        }
+    };
+    std::thread::scope(|s| {
+        let mut runs = runs.into_iter();
+        let mine = runs.next();
+        for run in runs {
+            s.spawn(move || work(run));
+        }
+        if let Some(run) = mine {
+            work(run);
+        }
+    });
+    let mut bytes = [0u8; 8 * (CHUNKS + 1)];
+    for (out, h) in bytes.chunks_exact_mut(8).zip(hashes) {
+        out.copy_from_slice(&h.to_le_bytes());
+    }
+    state.update(&bytes);
+    state.update(metadata);
+    state.digest()
+}
+
+/// Copies bytes `start..start + dst.len()` of the concatenation of `parts` into `dst`, and
+/// hands each copied source slice to `seen`, in order.
+fn copy_range(parts: &[&[u8]], start: usize, dst: &mut [u8], mut seen: impl FnMut(&[u8])) {
+    let mut skip = start;
+    let mut at = 0;
+    for part in parts {
+        if at == dst.len() {
+            break;
+        }
+        if skip >= part.len() {
+            skip -= part.len();
+            continue;
+        }
+        let src = &part[skip..part.len().min(skip + dst.len() - at)];
+        skip = 0;
+        dst[at..at + src.len()].copy_from_slice(src);
+        seen(src);
+        at += src.len();
+    }
+}
+
 /// The 8 chunk hashes and the suffix hash of large data.
 fn chunk_hashes(data: &[u8]) -> [u64; CHUNKS + 1] {
     let chunk = (data.len() / BLOCK / CHUNKS) * BLOCK;
@@ -105,6 +211,38 @@ mod tests {
         joined.extend_from_slice(b"md");
         assert_eq!(object_hash(b"hello", b"md"), xxh64(&joined, 0));
         assert_eq!(object_hash(b"", b""), xxh64(b"", 0));
+    }
+
+    #[test]
+    fn copy_and_hash_equals_copy_then_hash() {
+        let data: Vec<u8> = (0..9_000_017u32).map(|i| (i * 13 + 5) as u8).collect();
+        // Sizes around both thresholds, and odd splits into parts (including empty ones).
+        for len in [
+            0,
+            1,
+            777,
+            PARALLEL_THRESHOLD - 1,
+            PARALLEL_THRESHOLD,
+            3_000_017,
+            9_000_017,
+        ] {
+            let src = &data[..len];
+            let cuts = [0, len / 3, len / 3, len / 2 + 5, len];
+            let parts: Vec<&[u8]> = cuts
+                .windows(2)
+                .map(|w| &src[w[0].min(len)..w[1].min(len).max(w[0].min(len))])
+                .collect();
+            let mut dst = vec![0xAAu8; len];
+            let got = copy_and_hash(&mut dst, &parts, b"meta");
+            assert_eq!(dst, src, "copy of {len} bytes");
+            assert_eq!(got, object_hash(src, b"meta"), "hash of {len} bytes");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "parts must fill")]
+    fn copy_and_hash_rejects_a_short_part_list() {
+        copy_and_hash(&mut [0u8; 4], &[b"abc"], b"");
     }
 
     #[test]

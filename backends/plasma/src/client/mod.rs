@@ -50,7 +50,7 @@ use arrow_buffer::Buffer;
 use crate::frame::{HEADER_SIZE, RawFrame};
 use crate::{MAX_MESSAGE_SIZE, Message, MessageType, ObjectId, ObjectInfo, ObjectSpec, Status};
 
-pub use digest::{PARALLEL_THRESHOLD, object_digest, object_hash};
+pub use digest::{PARALLEL_THRESHOLD, copy_and_hash, object_digest, object_hash};
 pub use error::{ClientError, ClientResult};
 use segment::{Region, Segment};
 pub use subscribe::{Notification, Subscription};
@@ -449,8 +449,32 @@ impl CreatedObject {
     /// Seals the object (computing its digest as the Arrow 11 client does),
     /// making it visible to every client, and drops this client's creation
     /// reference. Returns the digest.
-    pub fn seal(mut self) -> ClientResult<[u8; 8]> {
+    pub fn seal(self) -> ClientResult<[u8; 8]> {
         let digest = self.digest();
+        self.seal_with_digest(digest)
+    }
+
+    /// Fills the data region with `parts`, one after another, and seals the object. The
+    /// digest is computed on each piece as it is copied (see [`copy_and_hash`]), so large
+    /// objects are not read a second time. Returns the digest.
+    ///
+    /// [`ClientError::InvalidCall`] (and the object stays unsealed) if the parts'
+    /// lengths do not add up to the object's size.
+    pub fn fill_and_seal(mut self, parts: &[&[u8]]) -> ClientResult<[u8; 8]> {
+        let total = parts
+            .iter()
+            .try_fold(0usize, |sum, p| sum.checked_add(p.len()));
+        if total != Some(self.data.len()) {
+            return Err(ClientError::InvalidCall(format!(
+                "the parts hold {total:?} bytes, the object {}",
+                self.data.len()
+            )));
+        }
+        let hash = copy_and_hash(self.data.as_mut_slice(), parts, self.metadata.as_slice());
+        self.seal_with_digest(hash.to_le_bytes())
+    }
+
+    fn seal_with_digest(mut self, digest: [u8; 8]) -> ClientResult<[u8; 8]> {
         self.done = true;
         let id = self.id;
         let result = self.client.with_conn(|conn| {

@@ -98,6 +98,24 @@ impl TensorSink for PlasmaSink {
         self.sealed.push(id);
         Ok(())
     }
+
+    /// Creates the object, copies the parts into it while computing the seal digest on each
+    /// piece (on several threads for large messages), and seals it: the message is read once.
+    fn write_parts(&mut self, len: usize, parts: &[&[u8]]) -> Result<()> {
+        if self.pending.is_some() {
+            return Err(Error::SinkState(
+                "write_parts called between reserve and commit",
+            ));
+        }
+        let id = self.ids.next().ok_or(Error::SinkFull {
+            requested: len as u64,
+            reason: "the PlasmaSink has no object id left (one object per message)",
+        })?;
+        let created = self.client.create(id, len, &self.metadata)?;
+        created.fill_and_seal(parts)?;
+        self.sealed.push(id);
+        Ok(())
+    }
 }
 
 /// A [`TensorSource`] over sealed Plasma objects, read in order as one

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub use external::{ExternalStore, FileStore, HashTableStore};
 
@@ -47,6 +48,9 @@ pub const MAX_SUBSCRIBER_QUEUE: usize = 1 << 17;
 pub const MAX_MEMORY: u64 = 200 << 30;
 /// Capacities up to this are pre-faulted by default.
 pub const PREFAULT_AUTO_LIMIT: u64 = 1 << 30;
+/// How long, by default, a connection busy-polls for its client's next request before it
+/// sleeps (see [`StoreBuilder::busy_poll`]).
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
 
 /// Errors starting a store.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,7 @@ pub struct StoreBuilder {
     hugepages: bool,
     external: Option<String>,
     prefault: Option<bool>,
+    busy_poll: Duration,
     group_access: bool,
     verbose: bool,
 }
@@ -108,6 +113,7 @@ impl StoreBuilder {
             hugepages: false,
             external: None,
             prefault: None,
+            busy_poll: DEFAULT_BUSY_POLL,
             group_access: false,
             verbose: false,
         }
@@ -150,6 +156,18 @@ impl StoreBuilder {
         self
     }
 
+    /// How long a connection busy-polls its socket for the client's next request after a
+    /// reply before it sleeps (default [`DEFAULT_BUSY_POLL`]; zero turns polling off).
+    ///
+    /// A client's next request usually follows its reply within microseconds; catching it
+    /// awake saves a cross-CPU wake-up on each side of the round trip, which on virtual
+    /// machines costs tens of microseconds. The poll yields the CPU on every turn, at most
+    /// half the cores poll at once, and an idle store does not poll at all.
+    pub fn busy_poll(mut self, period: Duration) -> Self {
+        self.busy_poll = period;
+        self
+    }
+
     /// Make the socket group-accessible (mode 0660 instead of 0600).
     pub fn group_access(mut self, on: bool) -> Self {
         self.group_access = on;
@@ -171,7 +189,7 @@ impl StoreBuilder {
     pub fn describe(&self) -> String {
         let memory = self.effective_memory();
         format!(
-            "socket {}, memory {} bytes ({:.2} GiB), segment in {}{}, external store {}, prefault {}",
+            "socket {}, memory {} bytes ({:.2} GiB), segment in {}{}, external store {}, prefault {}, busy-poll {} us",
             self.socket.display(),
             memory,
             memory as f64 / f64::from(1u32 << 30),
@@ -181,6 +199,7 @@ impl StoreBuilder {
             if self.hugepages { " (hugepages)" } else { "" },
             self.external.as_deref().unwrap_or("none"),
             self.prefault.unwrap_or(memory <= PREFAULT_AUTO_LIMIT),
+            self.busy_poll.as_micros(),
         )
     }
 
@@ -221,7 +240,7 @@ impl StoreBuilder {
             log("warning: the kernel refused to seal the segment against resizing");
         }
         let state = state::State::new(memory, segment, external);
-        let shared = Arc::new(server::Shared::new(state, self.verbose));
+        let shared = Arc::new(server::Shared::new(state, self.verbose, self.busy_poll));
         let listener =
             bind(&self.socket, self.group_access).map_err(|source| StoreError::Socket {
                 path: self.socket.clone(),

@@ -317,6 +317,105 @@ fn assert_alive(store: &Store) {
 fn connect_reports_capacity() {
     let s = store(1_000_000);
     assert_eq!(s.client().connect_msg(), 1_000_000);
+    let quiet = store_with(2_000_000, |b| b.busy_poll(Duration::ZERO));
+    assert_eq!(quiet.client().connect_msg(), 2_000_000);
+    assert_alive(&quiet);
+}
+
+/// Requests written back to back in one go (and a Subscribe whose fd follows at once) are
+/// all served, in order, whatever the store's read buffering makes of them.
+#[test]
+fn pipelined_requests_are_served_in_order() {
+    let s = store(1 << 20);
+    let mut a = s.client();
+    let mut bytes = Message::ContainsRequest { object_id: id(1) }.encode_frame();
+    bytes.extend(
+        Message::CreateAndSealRequest {
+            object_id: id(1),
+            evict_if_full: true,
+            data: b"piped".to_vec(),
+            metadata: vec![],
+            digest: DIGEST.to_vec(),
+        }
+        .encode_frame(),
+    );
+    bytes.extend(Message::ContainsRequest { object_id: id(1) }.encode_frame());
+    bytes.extend(Message::SubscribeRequest.encode_frame());
+    a.stream.write_all(&bytes).unwrap();
+    let (mut sub, theirs) = UnixStream::pair().unwrap();
+    send_fd(a.stream.as_fd(), theirs.as_fd()).unwrap();
+    drop(theirs);
+    sub.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    a.send(&Message::ListRequest);
+    assert!(matches!(
+        a.recv(),
+        Message::ContainsReply {
+            has_object: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        a.recv(),
+        Message::CreateAndSealReply { error: Status::Ok }
+    ));
+    assert!(matches!(
+        a.recv(),
+        Message::ContainsReply {
+            has_object: true,
+            ..
+        }
+    ));
+    match a.recv() {
+        Message::ListReply { objects } => assert_eq!(objects.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    // The subscription (its fd taken from the read-ahead or the socket) replays the object.
+    assert_eq!(next_notification(&mut sub)[0].object_id, id(1));
+    assert_alive(&s);
+}
+
+/// Busy-polling stops soon after the last request: a connected but idle client
+/// costs the store no CPU. (The store runs as its own process so that only its
+/// CPU time is counted.)
+#[test]
+fn an_idle_connection_costs_no_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("plasma.sock");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plasma-store"))
+        .args(["-m", "1M", "--busy-poll", "20000", "-s"])
+        .arg(&socket)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !socket.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "store did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cpu_ticks = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        // utime and stime: fields 14 and 15 of the whole line.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let mut a = Client::connect(&socket);
+    a.connect_msg();
+    // 20 ms of polling after the reply, then sleep: at most a few ticks (10 ms each).
+    let before = cpu_ticks();
+    std::thread::sleep(Duration::from_millis(800));
+    let used = cpu_ticks() - before;
+    assert_eq!(a.connect_msg(), 1 << 20);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(used <= 10, "{used} ticks of CPU in 800 ms of idleness");
 }
 
 #[test]

@@ -62,6 +62,16 @@ pub fn recv_with_fds(
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
 ) -> io::Result<usize> {
+    recv_with_fds_flags(socket, buf, fds, RecvFlags::empty())
+}
+
+/// [`recv_with_fds`] with extra flags (`DONTWAIT` for a non-blocking attempt).
+pub fn recv_with_fds_flags(
+    socket: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+    flags: RecvFlags,
+) -> io::Result<usize> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     loop {
@@ -69,7 +79,7 @@ pub fn recv_with_fds(
             socket,
             &mut [IoSliceMut::new(buf)],
             &mut control,
-            RecvFlags::CMSG_CLOEXEC,
+            RecvFlags::CMSG_CLOEXEC | flags,
         ) {
             Ok(msg) => {
                 for m in control.drain() {

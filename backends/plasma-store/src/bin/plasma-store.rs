@@ -25,6 +25,10 @@ struct Args {
     /// Pre-fault the whole segment at start-up (default: when memory <= 1 GiB).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     prefault: Option<bool>,
+    /// Microseconds a connection busy-polls for its client's next request
+    /// before sleeping (0: never poll).
+    #[arg(long, value_name = "MICROS", default_value_t = 50)]
+    busy_poll: u64,
     /// Make the socket group-accessible (0660) instead of owner-only (0600).
     #[arg(long)]
     group_access: bool,
@@ -51,6 +55,7 @@ fn main() {
         .socket(&args.socket)
         .hugepages(args.hugepages)
         .group_access(args.group_access)
+        .busy_poll(std::time::Duration::from_micros(args.busy_poll))
         .verbose(args.verbose);
     if let Some(m) = args.memory {
         builder = builder.memory(m);

@@ -196,3 +196,56 @@ impl<'a, S: TensorSource<'a> + ?Sized> Iterator for Tensors<'_, 'a, S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that only implements `reserve` and `commit`, recording its calls.
+    #[derive(Default)]
+    struct Recording {
+        bytes: Vec<u8>,
+        calls: Vec<&'static str>,
+    }
+
+    impl TensorSink for Recording {
+        fn reserve(&mut self, len: usize) -> Result<&mut [u8]> {
+            self.calls.push("reserve");
+            self.bytes = vec![0xEE; len];
+            Ok(&mut self.bytes)
+        }
+        fn commit(&mut self) -> Result<()> {
+            self.calls.push("commit");
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_parts_defaults_to_reserve_copy_commit() {
+        let mut sink = Recording::default();
+        sink.write_parts(7, &[b"ab", b"", b"cde", b"fg"]).unwrap();
+        assert_eq!(sink.bytes, b"abcdefg");
+        assert_eq!(sink.calls, ["reserve", "commit"]);
+        // Through `&mut S` too.
+        let mut sink = Recording::default();
+        (&mut sink).write_parts(3, &[b"xyz"]).unwrap();
+        assert_eq!(sink.bytes, b"xyz");
+    }
+
+    #[test]
+    fn parts_that_do_not_fill_the_region_are_refused() {
+        let mut region = [0u8; 4];
+        assert!(matches!(
+            copy_parts(&mut region, &[b"abc"]),
+            Err(Error::SinkState(_))
+        ));
+        assert!(matches!(
+            copy_parts(&mut region, &[b"abc", b"de"]),
+            Err(Error::SinkState(_))
+        ));
+        assert_eq!(region, [0; 4], "nothing written on refusal");
+        let mut sink = Recording::default();
+        assert!(sink.write_parts(5, &[b"abc"]).is_err());
+        assert_eq!(sink.calls, ["reserve"], "an unfilled message is not committed");
+    }
+}

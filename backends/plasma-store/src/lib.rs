@@ -221,7 +221,9 @@ impl StoreBuilder {
         let segment =
             segment::Segment::create(arena_len(memory), self.directory.as_deref(), self.hugepages)
                 .map_err(|e| {
-                    if self.hugepages && e.raw_os_error() == Some(libc::ENOMEM) {
+                    if self.hugepages
+                        && e.raw_os_error() == Some(rustix::io::Errno::NOMEM.raw_os_error())
+                    {
                         StoreError::Segment(io::Error::other(format!(
                             "{e}: not enough huge pages reserved (see /proc/sys/vm/nr_hugepages)"
                         )))

@@ -57,17 +57,17 @@ fn serves_then_exits_zero_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: sending a signal to our own child process.
-    let rc = unsafe { libc_kill(child.id() as i32, 15) };
-    assert_eq!(rc, 0);
+    // A connected client is disconnected, not left hanging, by the shutdown.
+    let mut client = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("memory 4194304 bytes"), "{err}");
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
+    assert!(err.contains("SIGTERM received, closing the store"), "{err}");
+    assert!(!sock.exists(), "the socket file is removed on the way out");
+    let mut buf = [0u8; 8];
+    assert_eq!(std::io::Read::read(&mut client, &mut buf).unwrap_or(0), 0);
 }

@@ -1,6 +1,8 @@
 //! The `plasma-store` server binary.
 
 use clap::{ArgAction, Parser};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use tensor_ipc_plasma_store::{StoreBuilder, parse_size};
 
 /// A Plasma object store compatible with Apache Arrow 11 clients.
@@ -40,15 +42,6 @@ struct Args {
     help: Option<bool>,
 }
 
-extern "C" fn on_terminate(_signal: libc::c_int) {
-    const MSG: &[u8] = b"plasma-store: signal received, closing the store\n";
-    // SAFETY: `write` and `_exit` are async-signal-safe; MSG is a static buffer.
-    unsafe {
-        libc::write(2, MSG.as_ptr().cast(), MSG.len());
-        libc::_exit(0);
-    }
-}
-
 fn main() {
     let args = Args::parse();
     let mut builder = StoreBuilder::new()
@@ -69,20 +62,38 @@ fn main() {
     if let Some(p) = args.prefault {
         builder = builder.prefault(p);
     }
-    // SAFETY: installing handlers that only call async-signal-safe functions;
-    // SIGPIPE is ignored so a vanished client cannot kill the store.
-    unsafe {
-        let handler = on_terminate as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::signal(libc::SIGTERM, handler);
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
+    // SIGTERM and SIGINT end up in this iterator, whichever thread the kernel delivers them
+    // to; the main thread then shuts the store down cleanly (socket file removed, clients
+    // disconnected). SIGPIPE is already ignored by the Rust runtime, and every socket write
+    // passes MSG_NOSIGNAL as well.
+    let mut signals = match Signals::new([SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("plasma-store: cannot install signal handlers: {e}");
+            std::process::exit(1);
+        }
+    };
     eprintln!("plasma-store: {}", builder.describe());
-    match builder.spawn() {
-        Ok(store) => store.wait(),
+    let store = match builder.spawn() {
+        Ok(store) => store,
         Err(e) => {
             eprintln!("plasma-store: {e}");
             std::process::exit(1);
         }
-    }
+    };
+    let signal = signals.forever().next().unwrap_or(SIGTERM);
+    let name = if signal == SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    };
+    eprintln!("plasma-store: {name} received, closing the store");
+    // Close the socket and disconnect the clients, but never hang on the way out.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        store.shutdown();
+        let _ = done.send(());
+    });
+    let _ = finished.recv_timeout(std::time::Duration::from_secs(2));
+    std::process::exit(0);
 }

@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(sink.calls, ["reserve", "commit"]);
         // Through `&mut S` too.
         let mut sink = Recording::default();
-        (&mut sink).write_parts(3, &[b"xyz"]).unwrap();
+        <&mut Recording as TensorSink>::write_parts(&mut &mut sink, 3, &[b"xyz"]).unwrap();
         assert_eq!(sink.bytes, b"xyz");
     }
 
@@ -246,6 +246,10 @@ mod tests {
         assert_eq!(region, [0; 4], "nothing written on refusal");
         let mut sink = Recording::default();
         assert!(sink.write_parts(5, &[b"abc"]).is_err());
-        assert_eq!(sink.calls, ["reserve"], "an unfilled message is not committed");
+        assert_eq!(
+            sink.calls,
+            ["reserve"],
+            "an unfilled message is not committed"
+        );
     }
 }

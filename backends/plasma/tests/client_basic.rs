@@ -1,13 +1,10 @@
 //! The client's API against each store (Arrow 11's and ours), and the
 //! tensor-ipc conformance suite through PlasmaSink / PlasmaSource.
 
-mod client_support;
-
 use std::time::Duration;
 
-use client_support::{SECOND, fresh_id, stores};
+use crate::client_support::{SECOND, fresh_id, stores};
 use tensor_ipc::conformance::{Backend, run_all};
-use tensor_ipc_plasma::ObjectId;
 use tensor_ipc_plasma::client::{
     ClientError, PlasmaClient, PlasmaSink, PlasmaSource, object_digest,
 };
@@ -330,8 +327,11 @@ fn connect_retries_then_fails_clearly() {
     let err = PlasmaClient::connect_with(&path, options).unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err}");
     // A store that starts while the client retries is found.
-    for kind in [client_support::Kind::Original, client_support::Kind::Ours] {
-        let Some(bin) = client_support::peer(kind.var()) else {
+    for kind in [
+        crate::client_support::Kind::Original,
+        crate::client_support::Kind::Ours,
+    ] {
+        let Some(bin) = crate::client_support::peer(kind.var()) else {
             continue;
         };
         let socket = dir.path().join(format!("{kind:?}.sock"));
@@ -357,9 +357,4 @@ fn connect_retries_then_fails_clearly() {
         assert_eq!(client.capacity(), MB as i64);
         assert!(t.elapsed() >= Duration::from_millis(300), "{kind:?}");
     }
-}
-
-#[allow(dead_code)]
-fn _id() -> ObjectId {
-    ObjectId::default()
 }

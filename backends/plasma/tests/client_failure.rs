@@ -1,14 +1,12 @@
 //! Failures: the store killed mid-get, a full store, a store that stops
 //! answering, a get timeout, and hostile replies from a fake store.
 
-mod client_support;
-
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use client_support::{SECOND, fresh_id, stores};
+use crate::client_support::{SECOND, fresh_id, stores};
 use tensor_ipc_plasma::client::{ClientError, ClientOptions, PlasmaClient};
 use tensor_ipc_plasma::frame::read_frame;
 use tensor_ipc_plasma::{Message, ObjectId, ObjectSpec, Status};

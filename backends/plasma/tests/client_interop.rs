@@ -3,13 +3,11 @@
 //! by Rust, notifications in both directions, digests equal to pyarrow's
 //! `hash()`; each against Arrow 11's store and ours.
 
-mod client_support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use client_support::{SECOND, check, fresh_id, hex, peer, python, stores};
+use crate::client_support::{SECOND, check, fresh_id, hex, peer, python, stores};
 use tensor_ipc::{Tensor, read_tensor, write_tensor};
 use tensor_ipc_plasma::ObjectId;
 use tensor_ipc_plasma::client::{PlasmaSink, PlasmaSource, object_digest};
@@ -133,7 +131,7 @@ fn seed_reader_reads_what_the_rust_producer_wrote() {
     let Some(py) = peer("PLASMA_PYTHON11") else {
         return;
     };
-    let reader = client_support::workspace_root().join("examples/seed_reader.py");
+    let reader = crate::client_support::workspace_root().join("examples/seed_reader.py");
     for store in stores(100 * MB) {
         let client = store.client();
         // seed_producer's steps, as in examples/seed_producer.rs.

@@ -1,11 +1,9 @@
 //! One client shared by many threads; buffers and tensors outliving the client.
 
-mod client_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use client_support::{SECOND, fresh_id, stores};
+use crate::client_support::{SECOND, fresh_id, stores};
 use tensor_ipc::{Tensor, read_tensor, write_tensor};
 use tensor_ipc_plasma::client::{PlasmaClient, PlasmaSink, PlasmaSource};
 

@@ -11,8 +11,6 @@
 //! `target/plasma-client/`). If the peer is still missing the test prints a
 //! notice and passes, except under `CI`, where it fails.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -95,7 +93,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct Store {
     pub kind: Kind,
     pub child: Child,
-    pub dir: tempfile::TempDir,
+    /// Holds the socket's directory for the store's life.
+    _dir: tempfile::TempDir,
     pub socket: PathBuf,
 }
 
@@ -123,7 +122,7 @@ impl Store {
         Some(Store {
             kind,
             child,
-            dir,
+            _dir: dir,
             socket,
         })
     }

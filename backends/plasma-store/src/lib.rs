@@ -51,6 +51,8 @@ pub const PREFAULT_AUTO_LIMIT: u64 = 1 << 30;
 /// How long, by default, a connection busy-polls for its client's next request before it
 /// sleeps (see [`StoreBuilder::busy_poll`]).
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+/// The longest busy-poll period a store accepts.
+pub const MAX_BUSY_POLL: Duration = Duration::from_secs(1);
 
 /// Errors starting a store.
 #[derive(Debug, thiserror::Error)]
@@ -163,8 +165,10 @@ impl StoreBuilder {
     /// awake saves a cross-CPU wake-up on each side of the round trip, which on virtual
     /// machines costs tens of microseconds. The poll yields the CPU on every turn, at most
     /// half the cores poll at once, and an idle store does not poll at all.
+    ///
+    /// Periods above [`MAX_BUSY_POLL`] are capped to it.
     pub fn busy_poll(mut self, period: Duration) -> Self {
-        self.busy_poll = period;
+        self.busy_poll = period.min(MAX_BUSY_POLL);
         self
     }
 

@@ -111,6 +111,28 @@ pub(crate) fn accept_loop(shared: Arc<Shared>, listener: UnixListener) {
     }
 }
 
+/// A taken busy-polling slot.
+struct PollSlot<'a>(&'a AtomicUsize);
+
+impl Drop for PollSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One of the store's busy-polling slots, if one is free; given back on drop.
+fn busy_poll_slot(shared: &Shared) -> Option<PollSlot<'_>> {
+    let pollers = &shared.pollers;
+    let mut now = pollers.load(Ordering::Relaxed);
+    while now < shared.max_pollers {
+        match pollers.compare_exchange_weak(now, now + 1, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return Some(PollSlot(pollers)),
+            Err(seen) => now = seen,
+        }
+    }
+    None
+}
+
 /// Bytes a connection reads ahead of the frame it is parsing.
 const READ_BUFFER: usize = 16 << 10;
 
@@ -126,6 +148,10 @@ struct Conn<'s> {
     buffer: Box<[u8]>,
     start: usize,
     end: usize,
+    /// Whether the next wait may busy-poll: only the first wait for a new
+    /// request, so a client trickling a frame byte by byte cannot keep the
+    /// store polling.
+    may_poll: bool,
 }
 
 impl Read for Conn<'_> {
@@ -152,12 +178,16 @@ impl Conn<'_> {
     /// (when this store polls and a polling slot is free), then asleep.
     fn recv(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let shared = self.shared;
-        if !shared.busy_poll.is_zero() && self.try_busy_poll_slot() {
-            let until = Instant::now() + shared.busy_poll;
+        let may_poll = std::mem::take(&mut self.may_poll);
+        if may_poll
+            && !shared.busy_poll.is_zero()
+            && let Some(_slot) = busy_poll_slot(shared)
+        {
+            let until = Instant::now().checked_add(shared.busy_poll);
             let got = loop {
                 match self.recv_once(out, RecvFlags::DONTWAIT) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if Instant::now() >= until {
+                        if until.is_none_or(|until| Instant::now() >= until) {
                             break None;
                         }
                         // Polite polling: any runnable thread or client gets the CPU first.
@@ -166,7 +196,6 @@ impl Conn<'_> {
                     other => break Some(other),
                 }
             };
-            shared.pollers.fetch_sub(1, Ordering::AcqRel);
             if let Some(got) = got {
                 return got;
             }
@@ -174,22 +203,13 @@ impl Conn<'_> {
         self.recv_once(out, RecvFlags::empty())
     }
 
-    fn try_busy_poll_slot(&self) -> bool {
-        let pollers = &self.shared.pollers;
-        let mut now = pollers.load(Ordering::Relaxed);
-        while now < self.shared.max_pollers {
-            match pollers.compare_exchange_weak(now, now + 1, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(seen) => now = seen,
-            }
-        }
-        false
-    }
-
     fn recv_once(&mut self, out: &mut [u8], flags: RecvFlags) -> io::Result<usize> {
         let n = recv_with_fds_flags(self.stream.as_fd(), out, &mut self.fds, flags)?;
-        // Never hoard descriptors a client pushes at us.
-        self.fds.truncate(1);
+        // Never hoard descriptors a client pushes at us: keep only the newest,
+        // the one that came with the bytes just read.
+        if self.fds.len() > 1 {
+            self.fds.drain(..self.fds.len() - 1);
+        }
         Ok(n)
     }
 
@@ -266,11 +286,17 @@ fn serve(shared: &Arc<Shared>, stream: UnixStream, client: ClientId) {
         buffer: vec![0u8; READ_BUFFER].into_boxed_slice(),
         start: 0,
         end: 0,
+        may_poll: false,
     };
     let end = loop {
         if shared.stopping.load(Ordering::SeqCst) {
             break End::Closed;
         }
+        if conn.start == conn.end {
+            // Nothing is pending that a descriptor could belong to.
+            conn.fds.clear();
+        }
+        conn.may_poll = true;
         let frame = match read_frame(&mut conn, MAX_MESSAGE_SIZE) {
             Ok(frame) => frame,
             Err(Error::Closed) => break End::Closed,

@@ -320,6 +320,10 @@ fn connect_reports_capacity() {
     let quiet = store_with(2_000_000, |b| b.busy_poll(Duration::ZERO));
     assert_eq!(quiet.client().connect_msg(), 2_000_000);
     assert_alive(&quiet);
+    // An absurd polling period is capped, not a panic in a connection thread.
+    let eager = store_with(3_000_000, |b| b.busy_poll(Duration::MAX));
+    assert_eq!(eager.client().connect_msg(), 3_000_000);
+    assert_alive(&eager);
 }
 
 /// Requests written back to back in one go (and a Subscribe whose fd follows at once) are
@@ -374,29 +378,42 @@ fn pipelined_requests_are_served_in_order() {
     assert_alive(&s);
 }
 
-/// Busy-polling stops soon after the last request: a connected but idle client
-/// costs the store no CPU. (The store runs as its own process so that only its
-/// CPU time is counted.)
-#[test]
-fn an_idle_connection_costs_no_cpu() {
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("plasma.sock");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plasma-store"))
-        .args(["-m", "1M", "--busy-poll", "20000", "-s"])
-        .arg(&socket)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while !socket.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "store did not start"
-        );
-        std::thread::sleep(Duration::from_millis(10));
+/// The `plasma-store` binary as a child process, so that only its CPU time is counted.
+struct StoreProcess {
+    child: std::process::Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl StoreProcess {
+    fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("plasma.sock");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_plasma-store"))
+            .args(args)
+            .arg("-s")
+            .arg(&socket)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while !socket.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "store did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self {
+            child,
+            socket,
+            _dir: dir,
+        }
     }
-    let cpu_ticks = || {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+
+    /// User + system CPU time so far, in clock ticks (10 ms each).
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
         let fields: Vec<&str> = stat
             .rsplit(')')
             .next()
@@ -405,17 +422,93 @@ fn an_idle_connection_costs_no_cpu() {
             .collect();
         // utime and stime: fields 14 and 15 of the whole line.
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-    };
-    let mut a = Client::connect(&socket);
+    }
+}
+
+impl Drop for StoreProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Busy-polling stops soon after the last request: a connected but idle client
+/// costs the store no CPU.
+#[test]
+fn an_idle_connection_costs_no_cpu() {
+    let store = StoreProcess::start(&["-m", "1M", "--busy-poll", "20000"]);
+    let mut a = Client::connect(&store.socket);
     a.connect_msg();
-    // 20 ms of polling after the reply, then sleep: at most a few ticks (10 ms each).
-    let before = cpu_ticks();
+    // 20 ms of polling after the reply, then sleep: at most a few ticks.
+    let before = store.cpu_ticks();
     std::thread::sleep(Duration::from_millis(800));
-    let used = cpu_ticks() - before;
+    let used = store.cpu_ticks() - before;
     assert_eq!(a.connect_msg(), 1 << 20);
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert!(used <= 10, "{used} ticks of CPU in 800 ms of idleness");
+}
+
+/// Only the wait for a new request polls: a client trickling one frame a byte at a
+/// time cannot keep the store polling (and burning a core) between its bytes.
+#[test]
+fn a_trickling_client_cannot_keep_the_store_polling() {
+    let store = StoreProcess::start(&["-m", "1M", "--busy-poll", "5000"]);
+    let mut a = Client::connect(&store.socket);
+    a.connect_msg();
+    let mut frame = header(0, 24, 1 << 20);
+    frame.extend(std::iter::repeat_n(0u8, 4000));
+    let before = store.cpu_ticks();
+    let t0 = Instant::now();
+    for byte in frame.chunks(1) {
+        a.stream.write_all(byte).unwrap();
+        std::thread::sleep(Duration::from_micros(500));
+        if t0.elapsed() > Duration::from_millis(1500) {
+            break;
+        }
+    }
+    let used = store.cpu_ticks() - before;
+    // Polling 5 ms after each byte would keep a core busy: about 150 ticks.
+    assert!(used <= 40, "{used} ticks of CPU for a trickled frame");
+    assert_eq!(Client::connect(&store.socket).connect_msg(), 1 << 20);
+}
+
+/// A descriptor pushed along with an ordinary request is dropped: the one that
+/// follows a later Subscribe is the subscription's.
+#[test]
+fn a_stray_fd_does_not_become_the_subscription() {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    use std::io::IoSlice;
+    use std::mem::MaybeUninit;
+    let s = store(1 << 20);
+    let mut a = s.client();
+    let (mut stray, stray_theirs) = UnixStream::pair().unwrap();
+    let frame = Message::ContainsRequest { object_id: id(1) }.encode_frame();
+    let fds = [stray_theirs.as_fd()];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+    sendmsg(
+        &a.stream,
+        &[IoSlice::new(&frame)],
+        &mut control,
+        SendFlags::empty(),
+    )
+    .unwrap();
+    drop(stray_theirs);
+    assert!(matches!(a.recv(), Message::ContainsReply { .. }));
+    let mut sub = a.subscribe();
+    let mut b = s.client();
+    b.put(id(2), b"seen");
+    assert_eq!(next_notification(&mut sub)[0].object_id, id(2));
+    stray
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        stray.read(&mut buf).unwrap_or(0),
+        0,
+        "nothing went to the stray fd"
+    );
+    assert_alive(&s);
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub(crate) struct Segment {
     map: MmapRaw,
     len: u64,
     sealed: bool,
+    /// Whether the pages live in memory only (memfd, tmpfs, hugetlbfs), not on a disk.
+    in_memory: bool,
 }
 
 impl Segment {
@@ -49,25 +51,28 @@ impl Segment {
             )
             .is_ok();
         let map = MmapRaw::map_raw(&fd)?;
+        // Where the kernel offers transparent huge pages for shared memory on request
+        // (`shmem_enabled` = `advise`), ask for them: the pages are then allocated huge, and
+        // clients map them 2 MiB at a time. Elsewhere this advice changes nothing.
+        let _ = map.advise(memmap2::Advice::HugePage);
+        let in_memory = dir.is_none() || is_memory_fs(&fd);
         Ok(Self {
             fd,
             map,
             len,
             sealed,
+            in_memory,
         })
     }
 
     /// Allocates and zeroes the backing pages up front (best effort), so
     /// that a client's first write to an object only maps pages that already
-    /// exist. `MADV_POPULATE_WRITE` (Linux 5.14) does it in one call;
-    /// `fallocate` is the fallback, which allocates but leaves the zeroing
-    /// to the first fault.
+    /// exist. `MADV_POPULATE_WRITE` (Linux 5.14) does it in one call, for
+    /// memory file systems only (on a disk it would write the whole segment
+    /// out as zeros); `fallocate` is the fallback, which allocates blocks but
+    /// leaves the zeroing to the first fault.
     pub(crate) fn prefault(&self) {
-        // Where the kernel offers transparent huge pages for shared memory on request
-        // (`shmem_enabled` = `advise`), ask for them: the pages are then allocated huge, and
-        // clients map them 2 MiB at a time. Elsewhere this advice changes nothing.
-        let _ = self.map.advise(memmap2::Advice::HugePage);
-        let populated = self.map.advise(memmap2::Advice::PopulateWrite).is_ok();
+        let populated = self.in_memory && self.map.advise(memmap2::Advice::PopulateWrite).is_ok();
         if !populated {
             let _ =
                 rustix::fs::fallocate(&self.fd, rustix::fs::FallocateFlags::empty(), 0, self.len);
@@ -138,6 +143,16 @@ impl Segment {
     }
 }
 
+/// Whether `fd` lives on tmpfs or hugetlbfs.
+fn is_memory_fs(fd: &OwnedFd) -> bool {
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    const HUGETLBFS_MAGIC: u64 = 0x9584_58f6;
+    rustix::fs::fstatfs(fd).is_ok_and(|st| {
+        let kind = st.f_type as u64;
+        kind == TMPFS_MAGIC || kind == HUGETLBFS_MAGIC
+    })
+}
+
 /// Opens an anonymous file in `dir`: `O_TMPFILE` where supported, else a
 /// uniquely named file that is unlinked at once.
 fn open_unlinked(dir: &Path) -> io::Result<OwnedFd> {
@@ -195,5 +210,28 @@ mod tests {
         let seg = Segment::create(5000, Some(dir.path()), false).unwrap();
         seg.write(0, b"x");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn only_memory_segments_are_populated() {
+        let memfd = Segment::create(1 << 20, None, false).unwrap();
+        assert!(memfd.in_memory);
+        memfd.prefault();
+        assert_eq!(memfd.read(12_345, 3), [0, 0, 0]);
+        if let Ok(shm) = tempfile::tempdir_in("/dev/shm") {
+            assert!(
+                Segment::create(5000, Some(shm.path()), false)
+                    .unwrap()
+                    .in_memory
+            );
+        }
+        // The checkout is on a disk here (if it is on tmpfs, the file must count as memory).
+        let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let checkout_on_tmpfs =
+            rustix::fs::statfs(disk.path()).unwrap().f_type as u64 == 0x0102_1994;
+        let seg = Segment::create(1 << 20, Some(disk.path()), false).unwrap();
+        assert_eq!(seg.in_memory, checkout_on_tmpfs);
+        seg.prefault();
+        assert_eq!(seg.read(12_345, 3), [0, 0, 0]);
     }
 }

@@ -47,7 +47,9 @@ pub use ipc::{
     Framing, Header, Message, MessageLayout, ReadOptions, TensorHeader, read_message, read_tensor,
     read_tensor_with, tensor_size, write_tensor,
 };
-pub use sink::{TensorSink, TensorSinkExt, TensorSource, TensorSourceExt, copy_parts};
+pub use sink::{
+    TensorSink, TensorSinkExt, TensorSource, TensorSourceExt, check_parts_len, copy_parts,
+};
 pub use sparse::{
     SparseFormat, SparseTensor, SparseTensorHeader, read_sparse_tensor, sparse_tensor_size,
     write_sparse_tensor,

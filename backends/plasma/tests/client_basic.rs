@@ -246,6 +246,35 @@ fn sink_creates_exact_size_and_source_is_zero_copy() {
     }
 }
 
+/// Parts that do not add up are refused before anything is created (the sink keeps its id),
+/// and `fill_and_seal` with such parts aborts the object.
+#[test]
+fn mismatched_parts_are_refused_without_losing_the_object_id() {
+    use tensor_ipc::TensorSink;
+    for store in stores(10 * MB) {
+        let client = store.client();
+        let id = fresh_id(4);
+        let mut sink = PlasmaSink::new(&client, id);
+        assert!(sink.write_parts(10, &[b"abc"]).is_err());
+        sink.write_parts(5, &[b"ab", b"cde"]).unwrap();
+        assert_eq!(sink.object_ids(), [id]);
+        let object = client.get_one(id, SECOND).unwrap().unwrap();
+        assert_eq!(object.data.as_slice(), b"abcde", "{:?}", store.kind);
+
+        let other = fresh_id(4);
+        let created = client.create(other, 4, b"").unwrap();
+        assert!(matches!(
+            created.fill_and_seal(&[b"abc"]),
+            Err(ClientError::InvalidCall(_))
+        ));
+        assert!(
+            client.list().unwrap().iter().all(|o| o.object_id != other),
+            "{:?}: the object was aborted",
+            store.kind
+        );
+    }
+}
+
 /// A tensor large enough for the sink's threaded copy-and-hash path: the bytes land intact,
 /// and the digest sent with the seal (seen by a subscriber) is the digest of those bytes.
 #[test]

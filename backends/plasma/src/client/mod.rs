@@ -458,8 +458,8 @@ impl CreatedObject {
     /// digest is computed on each piece as it is copied (see [`copy_and_hash`]), so large
     /// objects are not read a second time. Returns the digest.
     ///
-    /// [`ClientError::InvalidCall`] (and the object stays unsealed) if the parts'
-    /// lengths do not add up to the object's size.
+    /// [`ClientError::InvalidCall`] if the parts' lengths do not add up to the object's size;
+    /// the object is then aborted (deleted), as when a created object is dropped unsealed.
     pub fn fill_and_seal(mut self, parts: &[&[u8]]) -> ClientResult<[u8; 8]> {
         let total = parts
             .iter()

@@ -107,6 +107,8 @@ impl TensorSink for PlasmaSink {
                 "write_parts called between reserve and commit",
             ));
         }
+        // Refuse bad parts before an object id is used up.
+        tensor_ipc::check_parts_len(len, parts)?;
         let id = self.ids.next().ok_or(Error::SinkFull {
             requested: len as u64,
             reason: "the PlasmaSink has no object id left (one object per message)",

@@ -8,7 +8,8 @@
 //! cargo bench -p tensor-ipc-plasma --bench client -- SOCKET get REPS BYTES...
 //! cargo bench -p tensor-ipc-plasma --bench client -- - memcpy BYTES REPS
 //! ```
-//! Each prints one `key=value` line.
+//! Each prints one `key=value` line. `REPLY_POLL_US=N` sets the client's reply polling
+//! (`ClientOptions::reply_poll`, default 50 µs; 0 turns it off).
 
 use std::time::{Duration, Instant};
 
@@ -46,8 +47,17 @@ fn main() {
     }
 }
 
+/// Connects with the default options, or with `REPLY_POLL_US` microseconds of reply polling
+/// when that variable is set (0 turns polling off).
 fn connect(socket: &str) -> PlasmaClient {
-    PlasmaClient::connect(socket).expect("connect")
+    let mut options = tensor_ipc_plasma::client::ClientOptions::default();
+    if let Some(us) = std::env::var("REPLY_POLL_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        options.reply_poll = Duration::from_micros(us);
+    }
+    PlasmaClient::connect_with(socket, options).expect("connect")
 }
 
 fn id(n: u64, tag: u8) -> ObjectId {

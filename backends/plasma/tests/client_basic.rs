@@ -387,3 +387,44 @@ fn connect_retries_then_fails_clearly() {
         assert!(t.elapsed() >= Duration::from_millis(300), "{kind:?}");
     }
 }
+
+/// Reply polling is bounded: a thread waiting in a long `get` polls only briefly, then
+/// sleeps (its CPU time stays near zero). With polling off, requests work the same.
+#[test]
+fn reply_polling_stops_while_a_get_waits() {
+    use tensor_ipc_plasma::client::ClientOptions;
+    fn thread_cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        // utime and stime: fields 14 and 15 of the whole line.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+    for store in stores(10 * MB) {
+        let polling = store.client_with(ClientOptions {
+            reply_poll: Duration::from_millis(20),
+            ..Default::default()
+        });
+        let before = thread_cpu_ticks();
+        let got = polling
+            .get_one(fresh_id(9), Some(Duration::from_millis(800)))
+            .unwrap();
+        let used = thread_cpu_ticks() - before;
+        assert!(got.is_none());
+        // Polling through the whole wait would be about 80 ticks of 10 ms.
+        assert!(used <= 10, "{:?}: {used} ticks while waiting", store.kind);
+
+        let quiet = store.client_with(ClientOptions {
+            reply_poll: Duration::ZERO,
+            ..Default::default()
+        });
+        let id = fresh_id(9);
+        quiet.create_and_seal(id, b"quiet", b"").unwrap();
+        let object = quiet.get_one(id, SECOND).unwrap().unwrap();
+        assert_eq!(object.data.as_slice(), b"quiet", "{:?}", store.kind);
+    }
+}

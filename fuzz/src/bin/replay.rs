@@ -8,7 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-const TARGETS: [&str; 3] = ["decode_message", "decode_tensor_strict", "roundtrip"];
+const TARGETS: [&str; 4] = [
+    "decode_message",
+    "decode_tensor_strict",
+    "roundtrip",
+    "plasma_message",
+];
 
 fn run(target: &str, data: &[u8]) {
     match target {
@@ -22,6 +27,7 @@ fn run(target: &str, data: &[u8]) {
             tensor_ipc_fuzz::roundtrip_bytes(data);
             tensor_ipc_fuzz::roundtrip(&tensor_ipc_fuzz::TensorSpec::from_bytes(data));
         }
+        "plasma_message" => tensor_ipc_fuzz::plasma_message(data),
         other => panic!("unknown target {other}; known: {TARGETS:?}"),
     }
 }

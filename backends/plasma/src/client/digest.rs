@@ -20,19 +20,23 @@ pub fn object_digest(data: &[u8], metadata: &[u8]) -> [u8; 8] {
 
 /// The digest as a `u64`, the value `PlasmaClient::Hash` returns in C++.
 pub fn object_hash(data: &[u8], metadata: &[u8]) -> u64 {
-    let mut state = Xxh64::new(0);
     if data.len() < PARALLEL_THRESHOLD {
+        let mut state = Xxh64::new(0);
         state.update(data);
-    } else {
-        let parts = chunk_hashes(data);
-        let mut bytes = [0u8; 8 * (CHUNKS + 1)];
-        for (out, h) in bytes.chunks_exact_mut(8).zip(parts) {
-            out.copy_from_slice(&h.to_le_bytes());
-        }
-        state.update(&bytes);
+        state.update(metadata);
+        return state.digest();
     }
-    state.update(metadata);
-    state.digest()
+    let bounds = part_bounds(data.len());
+    let mut hashes = [0u64; PARTS];
+    let jobs = part_runs(available_threads(), &mut hashes)
+        .into_iter()
+        .map(|(parts, outs)| (parts, outs, ()));
+    on_threads(jobs, |(parts, outs, ())| {
+        for (k, out) in parts.zip(outs) {
+            *out = xxh64(&data[bounds[k]..bounds[k + 1]], 0);
+        }
+    });
+    combine(&hashes, metadata)
 }
 
 /// Bytes copied (and then hashed, while still in cache) per step of [`copy_and_hash`].
@@ -47,74 +51,114 @@ const THREADED_THRESHOLD: usize = 8 << 20;
 /// copied and hashed on up to 8 threads, one run of the digest's chunks each.
 ///
 /// # Panics
-/// If the parts' lengths do not add up to `dst.len()`.
-pub fn copy_and_hash(dst: &mut [u8], parts: &[&[u8]], metadata: &[u8]) -> u64 {
+/// If the parts' lengths do not add up to `dst.len()` (callers check first).
+pub(crate) fn copy_and_hash(dst: &mut [u8], parts: &[&[u8]], metadata: &[u8]) -> u64 {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     assert_eq!(total, dst.len(), "parts must fill the destination exactly");
-    let mut state = Xxh64::new(0);
     if dst.len() < PARALLEL_THRESHOLD {
+        let mut state = Xxh64::new(0);
         copy_range(parts, 0, dst, |piece| state.update(piece));
         state.update(metadata);
         return state.digest();
     }
-    let len = dst.len();
-    let chunk = (len / BLOCK / CHUNKS) * BLOCK;
-    // Part k of the digest covers `bounds[k]..bounds[k + 1]`: 8 chunks, then the suffix.
-    let bounds: [usize; CHUNKS + 2] = std::array::from_fn(|k| (k * chunk).min(len));
-    let threads = if len < THREADED_THRESHOLD {
+    let bounds = part_bounds(dst.len());
+    let threads = if dst.len() < THREADED_THRESHOLD {
         1
     } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, CHUNKS)
+        available_threads()
     };
-    let per = CHUNKS.div_ceil(threads);
-    let mut hashes = [0u64; CHUNKS + 1];
-    // Worker w takes parts `w * per ..` of the digest; the last one also takes the suffix.
-    let mut runs: Vec<(usize, &mut [u8], &mut [u64])> = Vec::with_capacity(threads);
-    let (mut rest_dst, mut rest_hashes, mut first) = (dst, &mut hashes[..], 0);
-    while first <= CHUNKS {
+    let mut hashes = [0u64; PARTS];
+    // Each run of parts gets its own stretch of `dst` to fill.
+    let mut rest = dst;
+    let jobs: Vec<_> = part_runs(threads, &mut hashes)
+        .into_iter()
+        .map(|(run, outs)| {
+            let (mine, tail) =
+                std::mem::take(&mut rest).split_at_mut(bounds[run.end] - bounds[run.start]);
+            rest = tail;
+            (run, outs, mine)
+        })
+        .collect();
+    on_threads(jobs, |(run, outs, mut mine)| {
+        for (k, out) in run.zip(outs) {
+            let (part, tail) = std::mem::take(&mut mine).split_at_mut(bounds[k + 1] - bounds[k]);
+            mine = tail;
+            let mut state = Xxh64::new(0);
+            let mut start = bounds[k];
+            for piece in part.chunks_mut(PIECE) {
+                copy_range(parts, start, piece, |p| state.update(p));
+                start += piece.len();
+            }
+            *out = state.digest();
+        }
+    });
+    combine(&hashes, metadata)
+}
+
+/// Parts of the chunked scheme: 8 chunks, then the suffix.
+const PARTS: usize = CHUNKS + 1;
+
+/// Part `k` of `len` bytes of large data covers `bounds[k]..bounds[k + 1]`: 8 chunks of
+/// `(len / 64 / 8) * 64` bytes, then the suffix.
+fn part_bounds(len: usize) -> [usize; PARTS + 1] {
+    let chunk = (len / BLOCK / CHUNKS) * BLOCK;
+    std::array::from_fn(|k| if k == PARTS { len } else { k * chunk })
+}
+
+/// Threads for hashing: the available parallelism, at most one per chunk.
+fn available_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, CHUNKS)
+}
+
+/// Splits the parts into consecutive runs, one per thread (the last run ends with the
+/// suffix), each with its slots of `hashes`.
+fn part_runs(
+    threads: usize,
+    hashes: &mut [u64; PARTS],
+) -> Vec<(std::ops::Range<usize>, &mut [u64])> {
+    let per = CHUNKS.div_ceil(threads.max(1));
+    let mut runs = Vec::with_capacity(threads);
+    let (mut rest, mut first) = (&mut hashes[..], 0);
+    while first < PARTS {
         let last = if first + per >= CHUNKS {
-            CHUNKS + 1
+            PARTS
         } else {
             first + per
         };
-        let (d, dr) = rest_dst.split_at_mut(bounds[last] - bounds[first]);
-        let (h, hr) = rest_hashes.split_at_mut(last - first);
-        runs.push((first, d, h));
-        (rest_dst, rest_hashes, first) = (dr, hr, last);
+        let (outs, tail) = std::mem::take(&mut rest).split_at_mut(last - first);
+        rest = tail;
+        runs.push((first..last, outs));
+        first = last;
     }
-    let work = |(first, d, h): (usize, &mut [u8], &mut [u64])| {
-        let mut start = bounds[first];
-        let mut d = d;
-        for (k, out) in h.iter_mut().enumerate() {
-            let part_len = bounds[first + k + 1] - bounds[first + k];
-            let (mine, rest) = std::mem::take(&mut d).split_at_mut(part_len);
-            let mut part_state = Xxh64::new(0);
-            for piece in mine.chunks_mut(PIECE) {
-                let piece_len = piece.len();
-                copy_range(parts, start, piece, |p| part_state.update(p));
-                start += piece_len;
-            }
-            *out = part_state.digest();
-            d = rest;
-        }
-    };
+    runs
+}
+
+/// Runs `work` on every job: the first on this thread, the others on scoped threads.
+fn on_threads<T: Send>(jobs: impl IntoIterator<Item = T>, work: impl Fn(T) + Sync) {
     std::thread::scope(|s| {
-        let mut runs = runs.into_iter();
-        let mine = runs.next();
-        for run in runs {
-            s.spawn(move || work(run));
+        let mut jobs = jobs.into_iter();
+        let mine = jobs.next();
+        for job in jobs {
+            let work = &work;
+            s.spawn(move || work(job));
         }
-        if let Some(run) = mine {
-            work(run);
+        if let Some(job) = mine {
+            work(job);
         }
     });
-    let mut bytes = [0u8; 8 * (CHUNKS + 1)];
+}
+
+/// The digest of large data: XXH64 of the 9 part hashes (72 little-endian bytes), then
+/// the metadata.
+fn combine(hashes: &[u64; PARTS], metadata: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8 * PARTS];
     for (out, h) in bytes.chunks_exact_mut(8).zip(hashes) {
         out.copy_from_slice(&h.to_le_bytes());
     }
+    let mut state = Xxh64::new(0);
     state.update(&bytes);
     state.update(metadata);
     state.digest()
@@ -138,44 +182,6 @@ fn copy_range(parts: &[&[u8]], start: usize, dst: &mut [u8], mut seen: impl FnMu
         dst[at..at + src.len()].copy_from_slice(src);
         seen(src);
         at += src.len();
-    }
-}
-
-/// The 8 chunk hashes and the suffix hash of large data.
-fn chunk_hashes(data: &[u8]) -> [u64; CHUNKS + 1] {
-    let chunk = (data.len() / BLOCK / CHUNKS) * BLOCK;
-    let mut out = [0u64; CHUNKS + 1];
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, CHUNKS);
-    let (chunk_out, suffix_out) = out.split_at_mut(CHUNKS);
-    suffix_out[0] = xxh64(&data[CHUNKS * chunk..], 0);
-    if threads == 1 {
-        for (i, o) in chunk_out.iter_mut().enumerate() {
-            *o = xxh64(&data[i * chunk..(i + 1) * chunk], 0);
-        }
-        return out;
-    }
-    // Each worker takes a contiguous run of chunks; this thread takes the first run.
-    let per = CHUNKS.div_ceil(threads);
-    std::thread::scope(|s| {
-        let mut runs = chunk_out.chunks_mut(per).enumerate();
-        let first = runs.next();
-        for (r, outs) in runs {
-            s.spawn(move || hash_run(data, chunk, r * per, outs));
-        }
-        if let Some((r, outs)) = first {
-            hash_run(data, chunk, r * per, outs);
-        }
-    });
-    out
-}
-
-fn hash_run(data: &[u8], chunk: usize, first: usize, outs: &mut [u64]) {
-    for (k, o) in outs.iter_mut().enumerate() {
-        let i = first + k;
-        *o = xxh64(&data[i * chunk..(i + 1) * chunk], 0);
     }
 }
 

@@ -50,7 +50,8 @@ use arrow_buffer::Buffer;
 use crate::frame::{HEADER_SIZE, RawFrame};
 use crate::{MAX_MESSAGE_SIZE, Message, MessageType, ObjectId, ObjectInfo, ObjectSpec, Status};
 
-pub use digest::{PARALLEL_THRESHOLD, copy_and_hash, object_digest, object_hash};
+use digest::copy_and_hash;
+pub use digest::{PARALLEL_THRESHOLD, object_digest, object_hash};
 pub use error::{ClientError, ClientResult};
 use segment::{Region, Segment};
 pub use subscribe::{Notification, Subscription};
@@ -490,7 +491,7 @@ impl CreatedObject {
     }
 
     /// Fills the data region with `parts`, one after another, and seals the object. The
-    /// digest is computed on each piece as it is copied (see [`copy_and_hash`]), so large
+    /// digest is computed on each piece as it is copied, while it is still in cache, so large
     /// objects are not read a second time. Returns the digest.
     ///
     /// [`ClientError::InvalidCall`] if the parts' lengths do not add up to the object's size;

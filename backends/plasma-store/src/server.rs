@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use rustix::net::RecvFlags;
 use tensor_ipc_plasma::fdpass::{recv_with_fds_flags, send_fd};
 use tensor_ipc_plasma::frame::read_frame;
+use tensor_ipc_plasma::poll::busy_poll;
 use tensor_ipc_plasma::{Error, MAX_MESSAGE_SIZE, Message, ObjectId, ObjectSpec, Status};
 
 use crate::notify::Subscriber;
@@ -179,26 +180,15 @@ impl Conn<'_> {
     fn recv(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let shared = self.shared;
         let may_poll = std::mem::take(&mut self.may_poll);
+        // The polling slot is held while the poll runs, and given back before sleeping.
         if may_poll
             && !shared.busy_poll.is_zero()
             && let Some(_slot) = busy_poll_slot(shared)
+            && let Some(got) = busy_poll(shared.busy_poll, || {
+                self.recv_once(out, RecvFlags::DONTWAIT)
+            })
         {
-            let until = Instant::now().checked_add(shared.busy_poll);
-            let got = loop {
-                match self.recv_once(out, RecvFlags::DONTWAIT) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if until.is_none_or(|until| Instant::now() >= until) {
-                            break None;
-                        }
-                        // Polite polling: any runnable thread or client gets the CPU first.
-                        std::thread::yield_now();
-                    }
-                    other => break Some(other),
-                }
-            };
-            if let Some(got) = got {
-                return got;
-            }
+            return got;
         }
         self.recv_once(out, RecvFlags::empty())
     }

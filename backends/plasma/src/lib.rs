@@ -20,6 +20,7 @@ pub mod frame;
 mod id;
 mod message;
 pub mod notification;
+pub mod poll;
 mod wire;
 
 #[allow(

@@ -43,7 +43,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow_buffer::Buffer;
 
@@ -262,23 +262,15 @@ impl Conn {
         if self.reply_poll.is_zero() {
             return 0;
         }
-        let until = Instant::now() + self.reply_poll;
-        loop {
-            match rustix::net::recv(
-                &self.stream,
-                &mut header[..],
-                rustix::net::RecvFlags::DONTWAIT,
-            ) {
-                Ok((n, _)) if n > 0 => return n,
-                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {
-                    if Instant::now() >= until {
-                        return 0;
-                    }
-                    std::thread::yield_now();
-                }
-                // End of stream or an error: the blocking read sees it too.
-                _ => return 0,
-            }
+        let stream = &self.stream;
+        let got = crate::poll::busy_poll(self.reply_poll, || {
+            rustix::net::recv(stream, &mut header[..], rustix::net::RecvFlags::DONTWAIT)
+                .map_err(io::Error::from)
+        });
+        match got {
+            Some(Ok((n, _))) => n,
+            // Nothing yet, end of stream or an error: the blocking read sees it too.
+            _ => 0,
         }
     }
 

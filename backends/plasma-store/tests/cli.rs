@@ -5,6 +5,62 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_plasma-store");
 
+/// The `plasma-store` binary running as a child process (killed on drop), once it accepts
+/// connections.
+pub(crate) struct StoreProcess {
+    pub(crate) child: std::process::Child,
+    pub(crate) socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl StoreProcess {
+    /// Starts the binary with `args` and `-s` a fresh socket, its stderr going to `stderr`.
+    pub(crate) fn start(args: &[&str], stderr: Stdio) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("plasma.sock");
+        let child = Command::new(BIN)
+            .args(args)
+            .arg("-s")
+            .arg(&socket)
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "store did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    /// User + system CPU time so far, in clock ticks (10 ms each).
+    pub(crate) fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        // utime and stime: fields 14 and 15 of the whole line.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+}
+
+impl Drop for StoreProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn help_lists_flags() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
@@ -42,21 +98,8 @@ fn unknown_external_store_fails() {
 
 #[test]
 fn serves_then_exits_zero_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("plasma.sock");
-    let mut child = Command::new(BIN)
-        .args(["-s", sock.to_str().unwrap(), "--memory", "4M"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "store did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut store = StoreProcess::start(&["--memory", "4M"], Stdio::piped());
+    let (child, sock) = (&mut store.child, store.socket.clone());
     // A connected client is disconnected, not left hanging, by the shutdown.
     let mut client = std::os::unix::net::UnixStream::connect(&sock).unwrap();
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();

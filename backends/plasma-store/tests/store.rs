@@ -8,12 +8,15 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tensor_ipc_plasma::fdpass::{recv_with_fds, send_fd};
 use tensor_ipc_plasma::frame::{encode_frame, read_frame};
 use tensor_ipc_plasma::{Message, ObjectId, ObjectInfo, ObjectSpec, Status, notification};
 use tensor_ipc_plasma_store::{StoreBuilder, StoreHandle};
+
+use crate::cli::StoreProcess;
 
 struct Store {
     handle: Option<StoreHandle>,
@@ -378,65 +381,12 @@ fn pipelined_requests_are_served_in_order() {
     assert_alive(&s);
 }
 
-/// The `plasma-store` binary as a child process, so that only its CPU time is counted.
-struct StoreProcess {
-    child: std::process::Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl StoreProcess {
-    fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("plasma.sock");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_plasma-store"))
-            .args(args)
-            .arg("-s")
-            .arg(&socket)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        while !socket.exists() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "store did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self {
-            child,
-            socket,
-            _dir: dir,
-        }
-    }
-
-    /// User + system CPU time so far, in clock ticks (10 ms each).
-    fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        // utime and stime: fields 14 and 15 of the whole line.
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-    }
-}
-
-impl Drop for StoreProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Busy-polling stops soon after the last request: a connected but idle client
-/// costs the store no CPU.
+/// costs the store no CPU. (The store runs as its own process so that only its CPU time is
+/// counted.)
 #[test]
 fn an_idle_connection_costs_no_cpu() {
-    let store = StoreProcess::start(&["-m", "1M", "--busy-poll", "20000"]);
+    let store = StoreProcess::start(&["-m", "1M", "--busy-poll", "20000"], Stdio::null());
     let mut a = Client::connect(&store.socket);
     a.connect_msg();
     // 20 ms of polling after the reply, then sleep: at most a few ticks.
@@ -451,7 +401,7 @@ fn an_idle_connection_costs_no_cpu() {
 /// time cannot keep the store polling (and burning a core) between its bytes.
 #[test]
 fn a_trickling_client_cannot_keep_the_store_polling() {
-    let store = StoreProcess::start(&["-m", "1M", "--busy-poll", "5000"]);
+    let store = StoreProcess::start(&["-m", "1M", "--busy-poll", "5000"], Stdio::null());
     let mut a = Client::connect(&store.socket);
     a.connect_msg();
     let mut frame = header(0, 24, 1 << 20);

@@ -143,10 +143,12 @@ impl Segment {
     }
 }
 
+/// `f_type` of tmpfs and of hugetlbfs in `statfs`.
+const TMPFS_MAGIC: u64 = 0x0102_1994;
+const HUGETLBFS_MAGIC: u64 = 0x9584_58f6;
+
 /// Whether `fd` lives on tmpfs or hugetlbfs.
 fn is_memory_fs(fd: &OwnedFd) -> bool {
-    const TMPFS_MAGIC: u64 = 0x0102_1994;
-    const HUGETLBFS_MAGIC: u64 = 0x9584_58f6;
     rustix::fs::fstatfs(fd).is_ok_and(|st| {
         let kind = st.f_type as u64;
         kind == TMPFS_MAGIC || kind == HUGETLBFS_MAGIC
@@ -228,7 +230,7 @@ mod tests {
         // The checkout is on a disk here (if it is on tmpfs, the file must count as memory).
         let disk = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let checkout_on_tmpfs =
-            rustix::fs::statfs(disk.path()).unwrap().f_type as u64 == 0x0102_1994;
+            rustix::fs::statfs(disk.path()).unwrap().f_type as u64 == TMPFS_MAGIC;
         let seg = Segment::create(1 << 20, Some(disk.path()), false).unwrap();
         assert_eq!(seg.in_memory, checkout_on_tmpfs);
         seg.prefault();

@@ -27,7 +27,7 @@ wheel="$("$venv/bin/python" -c 'import os, pyarrow; print(os.path.dirname(pyarro
 
 out="$root/target/plasma-client"
 mkdir -p "$out"
-src="$root/backends/plasma/tests/client_reader.cpp"
+src="$root/backends/plasma-client/tests/client_reader.cpp"
 reader="$out/plasma_reader"
 if [[ ! -x "$reader" || "$src" -nt "$reader" ]]; then
   arrow_lib="$(cd "$wheel" && ls libarrow.so.* | grep -E '^libarrow\.so\.[0-9]+$' | head -1)"

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use tensor_ipc::{DType, read_tensor};
-use tensor_ipc_plasma::ObjectId;
-use tensor_ipc_plasma::client::{PlasmaClient, PlasmaSource};
+use tensor_ipc_plasma_client::ObjectId;
+use tensor_ipc_plasma_client::{PlasmaClient, PlasmaSource};
 
 fn main() -> ExitCode {
     let mut socket = String::from("/tmp/plasma");

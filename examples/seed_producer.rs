@@ -9,8 +9,8 @@
 use std::process::ExitCode;
 
 use tensor_ipc::{Tensor, tensor_size, write_tensor};
-use tensor_ipc_plasma::ObjectId;
-use tensor_ipc_plasma::client::{PlasmaClient, PlasmaSink};
+use tensor_ipc_plasma_client::ObjectId;
+use tensor_ipc_plasma_client::{PlasmaClient, PlasmaSink};
 
 fn main() -> ExitCode {
     let mut socket = String::from("/tmp/plasma");

@@ -17,13 +17,15 @@
 //! behind one mutex, so a client that sends half a frame and goes silent
 //! stalls only its own thread. Limits: [`MAX_CLIENTS`], [`MAX_OBJECTS`],
 //! [`MAX_SUBSCRIBER_QUEUE`], [`MAX_MEMORY`], and the protocol crate's
-//! [`tensor_ipc_plasma::MAX_MESSAGE_SIZE`] and
-//! [`tensor_ipc_plasma::MAX_IDS_PER_REQUEST`].
+//! [`tensor_ipc_plasma_protocol::MAX_MESSAGE_SIZE`] and
+//! [`tensor_ipc_plasma_protocol::MAX_IDS_PER_REQUEST`].
 
 mod external;
+mod handlers;
 mod notify;
 mod segment;
 mod server;
+mod spill;
 mod state;
 
 use std::io;
@@ -399,8 +401,15 @@ mod tests {
             let seg = Arc::new(segment::Segment::create(arena_len(cap), None, false).unwrap());
             let mut st = state::State::new(cap, seg, None);
             assert!(
-                st.create(1, tensor_ipc_plasma::ObjectId([1; 20]), cap, 0, 0, true)
-                    .is_ok()
+                st.create(
+                    1,
+                    tensor_ipc_plasma_protocol::ObjectId([1; 20]),
+                    cap,
+                    0,
+                    0,
+                    true
+                )
+                .is_ok()
             );
             assert_eq!(st.allocated(), cap);
         }

@@ -20,6 +20,7 @@
 //! [`tensor_ipc_plasma_protocol::MAX_MESSAGE_SIZE`] and
 //! [`tensor_ipc_plasma_protocol::MAX_IDS_PER_REQUEST`].
 
+pub mod cli;
 mod external;
 mod handlers;
 mod notify;

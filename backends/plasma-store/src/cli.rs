@@ -37,6 +37,10 @@ struct Args {
     /// before sleeping (0: never poll).
     #[arg(long, value_name = "MICROS", default_value_t = 50)]
     busy_poll: u64,
+    /// Up to this many connected clients, each is served by a thread of its own; beyond,
+    /// all by a few workers in turn (default: 4 per core; 0: always the workers).
+    #[arg(long, value_name = "CLIENTS")]
+    dedicated_clients: Option<usize>,
     /// Make the socket group-accessible (0660) instead of owner-only (0600).
     #[arg(long)]
     group_access: bool,
@@ -81,6 +85,9 @@ where
     }
     if let Some(e) = &args.external_store {
         builder = builder.external_store(e);
+    }
+    if let Some(n) = args.dedicated_clients {
+        builder = builder.dedicated_clients(n);
     }
     if let Some(p) = args.prefault {
         builder = builder.prefault(p);

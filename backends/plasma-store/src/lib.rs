@@ -13,14 +13,18 @@
 //! # Ok::<(), tensor_ipc_plasma_store::StoreError>(())
 //! ```
 //!
-//! Each client connection is served by its own thread; the store state sits
-//! behind one mutex, so a client that sends half a frame and goes silent
-//! stalls only its own thread. Limits: [`MAX_CLIENTS`], [`MAX_OBJECTS`],
+//! A few worker threads (two per core) serve all connections from one epoll set, in turn; a
+//! request that must wait (a Get for an object not sealed yet, external-store I/O, a frame
+//! larger than the read-ahead buffer) gets a thread of its own for that time, so a client
+//! that sends half a frame and goes silent stalls nobody. The store state sits behind one
+//! mutex. Limits: [`MAX_CLIENTS`], [`MAX_OBJECTS`],
 //! [`MAX_SUBSCRIBER_QUEUE`], [`MAX_MEMORY`], and the protocol crate's
 //! [`tensor_ipc_plasma_protocol::MAX_MESSAGE_SIZE`] and
 //! [`tensor_ipc_plasma_protocol::MAX_IDS_PER_REQUEST`].
 
 pub mod cli;
+mod conn;
+mod event_loop;
 mod external;
 mod handlers;
 mod notify;
@@ -54,6 +58,9 @@ pub const PREFAULT_AUTO_LIMIT: u64 = 1 << 30;
 /// How long, by default, a connection busy-polls for its client's next request before it
 /// sleeps (see [`StoreBuilder::busy_poll`]).
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+/// By default, up to this many connected clients per core are each served by a thread of
+/// their own (see [`StoreBuilder::dedicated_clients`]).
+pub const DEDICATED_CLIENTS_PER_CORE: usize = 4;
 /// The longest busy-poll period a store accepts.
 pub const MAX_BUSY_POLL: Duration = Duration::from_secs(1);
 
@@ -98,6 +105,7 @@ pub struct StoreBuilder {
     external: Option<String>,
     prefault: Option<bool>,
     busy_poll: Duration,
+    dedicated_clients: Option<usize>,
     group_access: bool,
     verbose: bool,
 }
@@ -119,6 +127,7 @@ impl StoreBuilder {
             external: None,
             prefault: None,
             busy_poll: DEFAULT_BUSY_POLL,
+            dedicated_clients: None,
             group_access: false,
             verbose: false,
         }
@@ -172,6 +181,15 @@ impl StoreBuilder {
     /// Periods above [`MAX_BUSY_POLL`] are capped to it.
     pub fn busy_poll(mut self, period: Duration) -> Self {
         self.busy_poll = period.min(MAX_BUSY_POLL);
+        self
+    }
+
+    /// Up to how many connected clients each is served by a thread of its own (default
+    /// [`DEDICATED_CLIENTS_PER_CORE`] per core); beyond, all are served in turn by a few
+    /// worker threads from one epoll set, which keeps latency fair with many busy clients.
+    /// Zero: always the workers.
+    pub fn dedicated_clients(mut self, clients: usize) -> Self {
+        self.dedicated_clients = Some(clients);
         self
     }
 
@@ -249,26 +267,68 @@ impl StoreBuilder {
             log("warning: the kernel refused to seal the segment against resizing");
         }
         let state = state::State::new(memory, segment, external);
-        let shared = Arc::new(server::Shared::new(state, self.verbose, self.busy_poll));
+        let shared = Arc::new(
+            server::Shared::new(
+                state,
+                server::Config {
+                    verbose: self.verbose,
+                    busy_poll: self.busy_poll,
+                    dedicated_clients: self.dedicated_clients.unwrap_or_else(|| {
+                        DEDICATED_CLIENTS_PER_CORE
+                            * std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                },
+            )
+            .map_err(|e| StoreError::Config(format!("cannot create the event loop: {e}")))?,
+        );
         let listener =
             bind(&self.socket, self.group_access).map_err(|source| StoreError::Socket {
                 path: self.socket.clone(),
                 source,
             })?;
-        let accept_shared = Arc::clone(&shared);
-        let accept = std::thread::Builder::new()
-            .name("plasma-accept".into())
-            .spawn(move || server::accept_loop(accept_shared, listener))
-            .map_err(|e| StoreError::Socket {
-                path: self.socket.clone(),
-                source: e,
-            })?;
-        Ok(StoreHandle {
-            socket: self.socket,
+        let mut threads = Vec::new();
+        let started = (|| {
+            for n in 0..event_loop::worker_count() {
+                let worker = Arc::clone(&shared);
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("plasma-worker-{n}"))
+                        .spawn(move || event_loop::run_worker(&worker))?,
+                );
+            }
+            if shared.lock().external().is_some() {
+                let io = Arc::clone(&shared);
+                threads.push(
+                    std::thread::Builder::new()
+                        .name("plasma-external".into())
+                        .spawn(move || spill::run_io_thread(&io))?,
+                );
+            }
+            let accept_shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("plasma-accept".into())
+                .spawn(move || server::accept_loop(accept_shared, listener))
+        })();
+        let mut handle = StoreHandle {
+            socket: self.socket.clone(),
             capacity: memory,
             shared,
-            accept: Some(accept),
-        })
+            accept: None,
+            threads,
+        };
+        match started {
+            Ok(accept) => {
+                handle.accept = Some(accept);
+                Ok(handle)
+            }
+            Err(source) => {
+                handle.stop();
+                Err(StoreError::Socket {
+                    path: self.socket,
+                    source,
+                })
+            }
+        }
     }
 }
 
@@ -303,6 +363,8 @@ pub struct StoreHandle {
     capacity: u64,
     shared: Arc<server::Shared>,
     accept: Option<JoinHandle<()>>,
+    /// The workers and the external-store thread.
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl StoreHandle {
@@ -318,7 +380,7 @@ impl StoreHandle {
 
     /// Number of connected clients.
     pub fn client_count(&self) -> usize {
-        self.shared.clients.lock().map(|c| c.len()).unwrap_or(0)
+        self.shared.client_count()
     }
 
     /// Blocks the calling thread while the store serves.
@@ -334,22 +396,20 @@ impl StoreHandle {
     }
 
     fn stop(&mut self) {
-        let Some(accept) = self.accept.take() else {
+        if self.shared.stopping.swap(true, Ordering::SeqCst) {
             return;
-        };
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        let _ = UnixStream::connect(&self.socket);
-        let _ = accept.join();
-        for stream in self
-            .shared
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
         }
+        if let Some(accept) = self.accept.take() {
+            let _ = UnixStream::connect(&self.socket);
+            let _ = accept.join();
+        }
+        self.shared.disconnect_all();
+        self.shared.events.wake_all();
         self.shared.sealed.notify_all();
+        self.shared.io_queued.notify_all();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
         let _ = std::fs::remove_file(&self.socket);
     }
 }

@@ -11,6 +11,8 @@
 //! never the store.
 
 use std::io;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tensor_ipc_plasma_protocol::ObjectId;
 
@@ -113,4 +115,21 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
         shared.wake_waiters();
     }
     progress
+}
+
+/// The external-store thread: does the work requests served by the event loop queued (they
+/// never do external-store I/O themselves), until the store stops.
+pub(crate) fn run_io_thread(shared: &Arc<Shared>) {
+    while !shared.is_stopping() {
+        let mut state = shared.lock();
+        while !state.external_io_queued() && !shared.is_stopping() {
+            state = shared
+                .io_queued
+                .wait_timeout(state, Duration::from_secs(1))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(state);
+        run_external_io(shared);
+    }
 }

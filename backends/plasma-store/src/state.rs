@@ -387,6 +387,11 @@ impl State {
         std::mem::take(&mut self.external_io)
     }
 
+    /// Whether external-store work is queued (and nobody took it yet).
+    pub(crate) fn external_io_queued(&self) -> bool {
+        !self.external_io.is_empty()
+    }
+
     /// Whether external-store work is queued or under way.
     pub(crate) fn external_io_pending(&self) -> bool {
         !self.external_io.is_empty() || self.spilling_bytes > 0
@@ -706,6 +711,18 @@ impl State {
         self.add_ref(client, *id);
         let e = &self.objects[id];
         Some(self.spec(e))
+    }
+
+    /// Whether a Get of `ids` can be answered without waiting or external-store I/O: every
+    /// object is in memory and sealed, or (`no_wait`, a zero timeout) the missing ones are
+    /// simply unknown or unsealed.
+    pub(crate) fn answerable_now(&self, ids: &[ObjectId], no_wait: bool) -> bool {
+        ids.iter()
+            .all(|id| match self.objects.get(id).map(|e| e.state) {
+                Some(ObjState::Sealed | ObjState::Spilling) => true,
+                Some(ObjState::Evicted | ObjState::Restoring) => false,
+                Some(ObjState::Created) | None => no_wait,
+            })
     }
 
     /// Allocates memory for an evicted object and queues its restore (if memory can be had

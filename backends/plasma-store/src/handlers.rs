@@ -51,16 +51,7 @@ pub(crate) fn handle(shared: &Shared, conn: &mut Conn, request: AnyRequest) -> R
                 },
             )
         }
-        R::Contains(r) => {
-            let has_object = shared.lock().contains(&r.object_id);
-            reply(
-                conn,
-                &ContainsReply {
-                    object_id: r.object_id,
-                    has_object,
-                },
-            )
-        }
+        R::Contains(r) => contains(shared, conn, r),
         R::List(_) => {
             let objects = shared.lock().list();
             reply(conn, &ListReply { objects })
@@ -281,6 +272,39 @@ fn subscribe(
     Ok(())
 }
 
+/// Contains: sealed, or evicted to the external store and still there (checked without the
+/// lock; an object whose copy is missing is dropped and answered not contained).
+fn contains(shared: &Shared, conn: &mut Conn, r: ContainsRequest) -> Result<(), End> {
+    let (mut has_object, spilled, external) = {
+        let state = shared.lock();
+        let id = &r.object_id;
+        (
+            state.contains(id),
+            state.spilled_ticket(id),
+            state.external(),
+        )
+    };
+    if let (Some(ticket), Some(external)) = (spilled, external) {
+        if !conn.may_block() {
+            return Err(blocked(r));
+        }
+        if !external.contains(&r.object_id) {
+            let mut state = shared.lock();
+            state.lose(&r.object_id, ticket);
+            has_object = state.contains(&r.object_id);
+            drop(state);
+            shared.external_io(conn);
+        }
+    }
+    reply(
+        conn,
+        &ContainsReply {
+            object_id: r.object_id,
+            has_object,
+        },
+    )
+}
+
 /// Longest a waiting Get sleeps before checking whether its client hung up.
 const HANGUP_POLL: Duration = Duration::from_millis(100);
 
@@ -306,15 +330,24 @@ fn get(shared: &Shared, conn: &mut Conn, client: ClientId, r: GetRequest) -> Res
         Instant::now()
             + Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(u64::MAX).min(1 << 40))
     });
+    // Ids seen in the external store: one that then disappears could not be restored (or
+    // was deleted) and is answered not found at once, however long the timeout.
+    let mut spilled: HashSet<ObjectId> = HashSet::new();
     loop {
+        let mut lost = 0;
         for id in &distinct {
-            if !found.contains_key(id)
-                && let Some(spec) = state.get(client, id)
-            {
+            if found.contains_key(id) {
+                continue;
+            }
+            if let Some(spec) = state.get(client, id) {
                 found.insert(*id, spec);
+            } else if state.is_spilled(id) {
+                spilled.insert(*id);
+            } else if spilled.contains(id) && !state.knows(id) {
+                lost += 1;
             }
         }
-        if found.len() == distinct.len() {
+        if found.len() + lost == distinct.len() {
             break;
         }
         if !conn.may_block() {

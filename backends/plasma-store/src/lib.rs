@@ -42,7 +42,10 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use external::{ExternalStore, FileStore, HashTableStore};
+pub use external::{
+    ExternalStore, FileStore, HashTableStore, SPILL_HEADER, SPILL_MAGIC, SPILL_VERSION,
+    SpilledObject,
+};
 
 /// Most simultaneous client connections; more are refused (closed).
 pub const MAX_CLIENTS: usize = 4096;
@@ -87,6 +90,33 @@ pub enum StoreError {
 /// Writes one log line to stderr.
 pub(crate) fn log(line: &str) {
     eprintln!("plasma-store: {line}");
+}
+
+/// Log lines about a recurring condition, at most one a second; the ones held back are
+/// counted in the next line.
+#[derive(Default)]
+pub(crate) struct RateLimitedLog {
+    last: Option<std::time::Instant>,
+    held_back: u64,
+}
+
+impl RateLimitedLog {
+    /// Logs `line` unless a line went out less than a second ago.
+    pub(crate) fn note(&mut self, line: &str) {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            self.held_back += 1;
+            return;
+        }
+        match std::mem::take(&mut self.held_back) {
+            0 => log(line),
+            n => log(&format!("{line} ({n} more like it in the last second)")),
+        }
+        self.last = Some(now);
+    }
 }
 
 /// Segment size for a capacity: room for an object of exactly `capacity`
@@ -240,7 +270,9 @@ impl StoreBuilder {
             return Err(StoreError::Config("hugepages need -d".into()));
         }
         let external = match &self.external {
-            Some(endpoint) => Some(external::from_endpoint(endpoint).map_err(StoreError::Config)?),
+            Some(endpoint) => {
+                Some(external::from_endpoint(endpoint, memory).map_err(StoreError::Config)?)
+            }
             None => None,
         };
         let segment =

@@ -15,7 +15,7 @@ use crate::conn::Conn;
 use crate::event_loop::{EventLoop, to_thread};
 use crate::spill::run_external_io;
 use crate::state::{ClientId, State};
-use crate::{MAX_CLIENTS, log};
+use crate::{MAX_CLIENTS, RateLimitedLog, log};
 
 /// A connection in the table: its socket (to shut it down when the store stops) and, while
 /// it waits in the epoll set, the connection itself (taken by whoever serves it).
@@ -287,7 +287,7 @@ impl From<tensor_ipc_plasma_protocol::Error> for End {
 /// [`MAX_CLIENTS`] are connected or the process is out of file descriptors.
 pub(crate) fn accept_loop(shared: Arc<Shared>, listener: UnixListener) {
     let mut spare = Spare::open();
-    let mut refusals = Refusals::default();
+    let mut refusals = RateLimitedLog::default();
     while !shared.is_stopping() {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -297,7 +297,7 @@ pub(crate) fn accept_loop(shared: Arc<Shared>, listener: UnixListener) {
                 if spare.release() {
                     if let Ok((stream, _)) = listener.accept() {
                         drop(stream);
-                        refusals.note(&format!("out of file descriptors ({e})"));
+                        refusals.note(&format!("refusing a client: out of file descriptors ({e})"));
                     }
                     spare = Spare::open();
                 } else {
@@ -314,7 +314,9 @@ pub(crate) fn accept_loop(shared: Arc<Shared>, listener: UnixListener) {
             break;
         }
         if shared.client_count() >= MAX_CLIENTS {
-            refusals.note(&format!("{MAX_CLIENTS} clients connected"));
+            refusals.note(&format!(
+                "refusing a client: {MAX_CLIENTS} clients connected"
+            ));
             continue;
         }
         let client = shared.next_client.fetch_add(1, Ordering::Relaxed);
@@ -343,7 +345,7 @@ pub(crate) fn accept_loop(shared: Arc<Shared>, listener: UnixListener) {
             .events
             .watch(stream.as_fd(), client, EventLoop::first_interest())
         {
-            refusals.note(&format!("cannot watch its socket ({e})"));
+            refusals.note(&format!("refusing a client: cannot watch its socket ({e})"));
             shared.remove_client(client);
         }
     }
@@ -373,32 +375,6 @@ impl Spare {
     /// Closes the spare; false if there was none.
     fn release(&mut self) -> bool {
         self.0.take().is_some()
-    }
-}
-
-/// Log lines for refused clients, at most one a second (with a count of the others).
-#[derive(Default)]
-struct Refusals {
-    last: Option<Instant>,
-    unlogged: u64,
-}
-
-impl Refusals {
-    fn note(&mut self, why: &str) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
-        {
-            self.unlogged += 1;
-            return;
-        }
-        let also = match std::mem::take(&mut self.unlogged) {
-            0 => String::new(),
-            n => format!(" ({n} more refused in the last second)"),
-        };
-        log(&format!("refusing a client: {why}{also}"));
-        self.last = Some(now);
     }
 }
 

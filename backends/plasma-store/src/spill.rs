@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tensor_ipc_plasma_protocol::ObjectId;
 
+use crate::external::SpilledObject;
+
 use crate::server::Shared;
 
 /// An evicted object's bytes (data then metadata) on their way to the external store.
@@ -26,6 +28,8 @@ pub(crate) struct Spill {
     pub(crate) ticket: u64,
     pub(crate) offset: u64,
     pub(crate) len: usize,
+    /// What the external store keeps with the bytes.
+    pub(crate) object: SpilledObject,
 }
 
 /// An evicted object on its way back into memory allocated for it.
@@ -79,7 +83,7 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
             .into_iter()
             .map(|spill| {
                 let bytes = segment.read(spill.offset, spill.len);
-                let result = external.put(&spill.id, &bytes);
+                let result = external.put(&spill.id, &spill.object, &bytes);
                 (spill, result)
             })
             .collect();

@@ -11,11 +11,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use offset_allocator::{Allocation, Allocator};
 use tensor_ipc_plasma_protocol::{ObjectId, ObjectInfo, ObjectSpec, Status, notification};
 
-use crate::external::ExternalStore;
-use crate::log;
+use crate::external::{ExternalStore, SpilledObject};
 use crate::notify::Subscriber;
 use crate::segment::Segment;
 use crate::spill::{ExternalIo, Restore, Spill};
+use crate::{RateLimitedLog, log};
 
 /// Allocation granularity and alignment of object data.
 pub(crate) const ALIGNMENT: u64 = 64;
@@ -54,13 +54,27 @@ struct Entry {
     owner: Option<ClientId>,
     /// Creation order, for demoting a quota client's oldest objects.
     create_seq: u64,
-    /// The ticket of the spill or restore under way (`Spilling` and `Restoring` only).
+    /// The ticket of the spill or restore under way (`Spilling` and `Restoring`), or of the
+    /// spill that put it in the external store (`Evicted`).
     ticket: Option<u64>,
+    /// Its key in the order of spilled objects (`Evicted` only).
+    spill_seq: u64,
 }
 
 impl Entry {
     fn size(&self) -> u64 {
         self.data_size + self.metadata_size
+    }
+
+    /// What the external store keeps with its bytes.
+    fn spilled(&self) -> SpilledObject {
+        SpilledObject {
+            data_size: self.data_size,
+            metadata_size: self.metadata_size,
+            digest: self.digest.as_slice().try_into().unwrap_or_default(),
+            create_time: self.create_time,
+            construct_duration: self.construct_duration,
+        }
     }
 }
 
@@ -112,6 +126,13 @@ pub(crate) struct State {
     external_io: ExternalIo,
     /// Bytes of objects being spilled: freed once their copies are safe.
     spilling_bytes: u64,
+    /// Bytes of objects in the external store or on their way there, against its limit.
+    external_bytes: u64,
+    /// The evicted objects (only in the external store), oldest spill first: the first
+    /// dropped when the external store is full.
+    spilled: BTreeMap<u64, ObjectId>,
+    /// Log lines of failed spills, at most one a second.
+    spill_failures: RateLimitedLog,
     /// Allocations of objects deleted while being spilled or restored, freed when that
     /// work reports back (keyed by its ticket).
     doomed: HashMap<u64, Allocation>,
@@ -130,7 +151,7 @@ impl State {
         external: Option<Arc<dyn ExternalStore>>,
     ) -> Self {
         let units = u32::try_from(segment.len() / ALIGNMENT).unwrap_or(u32::MAX);
-        Self {
+        let mut state = Self {
             capacity,
             allocated: 0,
             allocator: Allocator::with_max_allocs(units, crate::MAX_OBJECTS),
@@ -144,12 +165,63 @@ impl State {
             external,
             external_io: ExternalIo::default(),
             spilling_bytes: 0,
+            external_bytes: 0,
+            spilled: BTreeMap::new(),
+            spill_failures: RateLimitedLog::default(),
             doomed: HashMap::new(),
             next_ticket: 0,
             quota_total: 0,
             num_evictions: 0,
             bytes_evicted: 0,
+        };
+        state.recover_spilled();
+        state
+    }
+
+    /// Takes back the objects the external store held when the store started (a `file://`
+    /// directory after a restart) as evicted objects.
+    fn recover_spilled(&mut self) {
+        let Some(external) = self.external.clone() else {
+            return;
+        };
+        let recovered = external.recover();
+        if recovered.is_empty() {
+            return;
         }
+        let (count, mut bytes) = (recovered.len(), 0u64);
+        for (id, object) in recovered {
+            let ticket = self.ticket();
+            let seq = self.next_lru;
+            self.next_lru += 1;
+            bytes = bytes.saturating_add(object.size());
+            self.external_bytes = self.external_bytes.saturating_add(object.size());
+            self.spilled.insert(seq, id);
+            self.objects.insert(
+                id,
+                Entry {
+                    state: ObjState::Evicted,
+                    alloc: None,
+                    offset: 0,
+                    data_size: object.data_size,
+                    metadata_size: object.metadata_size,
+                    ref_count: 0,
+                    create_time: object.create_time,
+                    construct_duration: object.construct_duration,
+                    digest: object.digest.to_vec(),
+                    lru_key: None,
+                    owner: None,
+                    create_seq: seq,
+                    ticket: Some(ticket),
+                    spill_seq: seq,
+                },
+            );
+        }
+        log(&format!(
+            "{}: {count} objects ({bytes} bytes) spilled by a previous run are back",
+            external.name()
+        ));
+        // A smaller limit than the last run's drops the oldest.
+        self.make_external_room(0);
     }
 
     /// The segment objects live in.
@@ -345,21 +417,24 @@ impl State {
         };
         let size = e.size();
         let offset = e.offset;
+        let object = e.spilled();
         self.num_evictions += 1;
         self.bytes_evicted += size;
         self.disown(&id);
-        if self.external.is_some() {
+        if self.external.is_some() && self.make_external_room(size) {
             let ticket = self.ticket();
             if let Some(e) = self.objects.get_mut(&id) {
                 e.state = ObjState::Spilling;
                 e.ticket = Some(ticket);
             }
             self.spilling_bytes += size;
+            self.external_bytes += size;
             self.external_io.spills.push(Spill {
                 id,
                 ticket,
                 offset,
                 len: usize::try_from(size).unwrap_or(usize::MAX),
+                object,
             });
             return size;
         }
@@ -368,6 +443,63 @@ impl State {
         self.deletion_cache.remove(&id);
         self.notify_deleted(id);
         size
+    }
+
+    /// Makes room for `size` more bytes in a bounded external store by dropping the objects
+    /// spilled longest ago (a log line each). False (with a log line) if `size` cannot fit:
+    /// the object is then deleted instead of spilled.
+    fn make_external_room(&mut self, size: u64) -> bool {
+        let Some(limit) = self.external.as_ref().and_then(|x| x.limit()) else {
+            return true;
+        };
+        let name = self.external.as_ref().map_or("", |x| x.name()).to_string();
+        while self.external_bytes.saturating_add(size) > limit {
+            let Some((_, oldest)) = self.spilled.pop_first() else {
+                log(&format!(
+                    "{name} is full ({} of {limit} bytes being written): an evicted object of \
+                     {size} bytes is deleted instead",
+                    self.external_bytes
+                ));
+                return false;
+            };
+            let dropped = self.objects.get(&oldest).map_or(0, Entry::size);
+            log(&format!(
+                "{name} is full ({limit} bytes): dropping object {oldest} ({dropped} bytes), \
+                 spilled longest ago"
+            ));
+            self.drop_spilled(oldest);
+        }
+        true
+    }
+
+    /// Deletes an evicted object (only in the external store): its copy is removed, the
+    /// subscribers are told.
+    fn drop_spilled(&mut self, id: ObjectId) {
+        let Some(e) = self.objects.remove(&id) else {
+            return;
+        };
+        self.spilled.remove(&e.spill_seq);
+        self.external_bytes = self.external_bytes.saturating_sub(e.size());
+        self.external_io.removals.push(id);
+        self.deletion_cache.remove(&id);
+        self.notify_deleted(id);
+    }
+
+    /// An evicted object whose external copy was found missing (`ticket` of the spill that
+    /// made it): it is gone, and says so. False if it changed meanwhile.
+    pub(crate) fn lose(&mut self, id: &ObjectId, ticket: u64) -> bool {
+        let still = self
+            .objects
+            .get(id)
+            .is_some_and(|e| e.state == ObjState::Evicted && e.ticket == Some(ticket));
+        if still {
+            log(&format!(
+                "object {id} is missing from the external store (removed behind the store's \
+                 back?): it is gone"
+            ));
+            self.drop_spilled(*id);
+        }
+        still
     }
 
     fn ticket(&mut self) -> u64 {
@@ -404,11 +536,13 @@ impl State {
         if let Some(alloc) = self.doomed.remove(&spill.ticket) {
             // Deleted while spilling: nothing to keep.
             self.release_allocation(alloc, size);
+            self.external_bytes = self.external_bytes.saturating_sub(size);
             if result.is_ok() {
                 self.external_io.removals.push(spill.id);
             }
             return true;
         }
+        let seq = self.next_lru;
         let Some(e) = self
             .objects
             .get_mut(&spill.id)
@@ -416,23 +550,29 @@ impl State {
         else {
             return false;
         };
-        e.ticket = None;
         match result {
             Ok(()) if e.ref_count == 0 => {
                 e.state = ObjState::Evicted;
+                e.spill_seq = seq;
+                self.next_lru += 1;
+                self.spilled.insert(seq, spill.id);
                 self.free_memory(&spill.id);
                 true
             }
             Ok(()) => {
                 // Got again while it was being copied: it stays in memory.
                 e.state = ObjState::Sealed;
+                e.ticket = None;
+                self.external_bytes = self.external_bytes.saturating_sub(size);
                 self.external_io.removals.push(spill.id);
                 false
             }
             Err(err) => {
                 e.state = ObjState::Sealed;
+                e.ticket = None;
+                self.external_bytes = self.external_bytes.saturating_sub(size);
                 let unused = e.ref_count == 0;
-                log(&format!(
+                self.spill_failures.note(&format!(
                     "spilling object {} ({size} bytes) to the external store failed: {err}; \
                      it stays in memory",
                     spill.id
@@ -447,11 +587,12 @@ impl State {
         }
     }
 
-    /// Reports a restore; true if the object is back.
+    /// Reports a restore; true if the object is back, or gone (its memory freed).
     pub(crate) fn finish_restore(&mut self, restore: Restore, result: std::io::Result<()>) -> bool {
         let size = restore.len as u64;
         if let Some(alloc) = self.doomed.remove(&restore.ticket) {
             self.release_allocation(alloc, size);
+            self.external_bytes = self.external_bytes.saturating_sub(size);
             return false;
         }
         let Some(e) = self
@@ -462,6 +603,8 @@ impl State {
             return false;
         };
         e.ticket = None;
+        // Taken out of the external store, or lost from it.
+        self.external_bytes = self.external_bytes.saturating_sub(size);
         match result {
             Ok(()) => {
                 e.state = ObjState::Sealed;
@@ -478,7 +621,8 @@ impl State {
                 self.objects.remove(&restore.id);
                 self.deletion_cache.remove(&restore.id);
                 self.notify_deleted(restore.id);
-                false
+                // Its memory is free again, and the gets waiting for it learn it is gone.
+                true
             }
         }
     }
@@ -590,7 +734,10 @@ impl State {
             return;
         };
         match (e.state, e.ticket) {
-            (ObjState::Evicted, _) => self.external_io.removals.push(id),
+            (ObjState::Evicted, _) => {
+                self.drop_spilled(id);
+                return;
+            }
             // Its memory is in use by the copy under way: freed when that reports back.
             (ObjState::Spilling | ObjState::Restoring, Some(ticket)) => {
                 if let Some(alloc) = e.alloc.take() {
@@ -651,6 +798,7 @@ impl State {
             owner,
             create_seq,
             ticket: None,
+            spill_seq: 0,
         };
         self.objects.insert(id, entry);
         self.add_ref(client, id);
@@ -728,10 +876,13 @@ impl State {
     /// Allocates memory for an evicted object and queues its restore (if memory can be had
     /// now; otherwise a later get tries again).
     fn begin_restore(&mut self, id: &ObjectId) {
-        let Some(size) = self.objects.get(id).map(Entry::size) else {
+        let Some((size, seq)) = self.objects.get(id).map(|e| (e.size(), e.spill_seq)) else {
             return;
         };
+        // Not dropped from the external store to make room for what its restore evicts.
+        self.spilled.remove(&seq);
         let Ok((alloc, offset)) = self.allocate(size, true) else {
+            self.spilled.insert(seq, *id);
             return;
         };
         let ticket = self.ticket();
@@ -775,6 +926,27 @@ impl State {
         self.objects
             .get(id)
             .is_some_and(|e| e.state != ObjState::Created)
+    }
+
+    /// Whether the object is (only or also) in the external store: `Some(ticket)` of the
+    /// spill that put it there if it is evicted.
+    pub(crate) fn spilled_ticket(&self, id: &ObjectId) -> Option<u64> {
+        self.objects
+            .get(id)
+            .filter(|e| e.state == ObjState::Evicted)
+            .and_then(|e| e.ticket)
+    }
+
+    /// Whether the object is evicted or on its way back from the external store.
+    pub(crate) fn is_spilled(&self, id: &ObjectId) -> bool {
+        self.objects
+            .get(id)
+            .is_some_and(|e| matches!(e.state, ObjState::Evicted | ObjState::Restoring))
+    }
+
+    /// Whether the store knows the object at all (in any state).
+    pub(crate) fn knows(&self, id: &ObjectId) -> bool {
+        self.objects.contains_key(id)
     }
 
     /// List: every object.
@@ -951,8 +1123,8 @@ mod tests {
 
     fn state(capacity: u64, external: bool) -> State {
         let seg = Arc::new(Segment::create(crate::arena_len(capacity), None, false).unwrap());
-        let ext: Option<Arc<dyn ExternalStore>> =
-            external.then(|| Arc::new(HashTableStore::default()) as Arc<dyn ExternalStore>);
+        let ext: Option<Arc<dyn ExternalStore>> = external
+            .then(|| Arc::new(HashTableStore::new("t", u64::MAX)) as Arc<dyn ExternalStore>);
         State::new(capacity, seg, ext)
     }
 
@@ -1068,7 +1240,7 @@ mod tests {
         }
         for spill in work.spills {
             let bytes = st.segment.read(spill.offset, spill.len);
-            let result = external.put(&spill.id, &bytes);
+            let result = external.put(&spill.id, &spill.object, &bytes);
             st.finish_spill(spill, result);
         }
         for restore in work.restores {
@@ -1116,13 +1288,22 @@ mod tests {
     struct Broken;
 
     impl ExternalStore for Broken {
-        fn put(&self, _: &ObjectId, _: &[u8]) -> std::io::Result<()> {
+        fn put(&self, _: &ObjectId, _: &SpilledObject, _: &[u8]) -> std::io::Result<()> {
             Err(std::io::Error::other("disk full"))
         }
         fn take(&self, _: &ObjectId) -> std::io::Result<Vec<u8>> {
             Err(std::io::ErrorKind::NotFound.into())
         }
         fn remove(&self, _: &ObjectId) {}
+        fn contains(&self, _: &ObjectId) -> bool {
+            false
+        }
+        fn limit(&self) -> Option<u64> {
+            None
+        }
+        fn name(&self) -> &str {
+            "broken"
+        }
     }
 
     #[test]
@@ -1158,6 +1339,93 @@ mod tests {
         // The copy the spill made is queued for removal.
         let work = st.take_external_io();
         assert_eq!(work.removals, vec![id(1)]);
+    }
+
+    fn bounded_state(capacity: u64, limit: u64) -> State {
+        let seg = Arc::new(Segment::create(crate::arena_len(capacity), None, false).unwrap());
+        let ext = Arc::new(HashTableStore::new("hashtable://t", limit));
+        State::new(capacity, seg, Some(ext))
+    }
+
+    /// [`put_released`], doing the spills that make room for it as they are queued.
+    fn put_spilling(st: &mut State, n: u8, size: u64) {
+        while st.create(1, id(n), size, 0, 0, true).is_err() {
+            assert!(st.external_io_pending(), "no room for object {n}");
+            run_io(st);
+        }
+        st.seal(&id(n), &[0; 8]).unwrap();
+        assert!(st.release(1, &id(n)));
+    }
+
+    #[test]
+    fn a_full_external_store_drops_the_objects_spilled_longest_ago() {
+        let mut st = bounded_state(1000, 700);
+        for n in 1..=4 {
+            put_spilling(&mut st, n, 400);
+        }
+        // 1 was spilled for 3, then 2 for 4: 800 bytes of 700, so 1, the oldest, went.
+        assert!(!st.contains(&id(1)) && !st.knows(&id(1)));
+        assert!(st.contains(&id(2)) && st.is_spilled(&id(2)));
+        assert_eq!(st.external_bytes, 400);
+        // Getting 2 back evicts 3, which finds no room beside 2 (still there until its
+        // copy is taken) and nothing older to drop: 3 is deleted instead, and 2 is back.
+        while st.get(5, &id(2)).is_none() {
+            assert!(st.external_io_pending());
+            run_io(&mut st);
+        }
+        assert!(!st.knows(&id(3)));
+        assert!(st.contains(&id(4)));
+        assert_eq!(st.external_bytes, 0);
+        // An object larger than the whole external store is deleted instead of spilled.
+        let mut st = bounded_state(1000, 300);
+        put_released(&mut st, 7, 400);
+        assert!(st.create(1, id(8), 700, 0, 0, true).is_ok());
+        assert!(!st.knows(&id(7)));
+        assert_eq!(st.external_bytes, 0);
+    }
+
+    #[test]
+    fn objects_spilled_by_a_previous_run_come_back_sealed_with_their_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let spilled = SpilledObject {
+            data_size: 5,
+            metadata_size: 2,
+            digest: [4; 8],
+            create_time: 1_700_000_000,
+            construct_duration: 3,
+        };
+        {
+            let files = crate::FileStore::open(dir.path().into(), None).unwrap();
+            files.put(&id(1), &spilled, b"hellomd").unwrap();
+        }
+        let files = Arc::new(crate::FileStore::open(dir.path().into(), None).unwrap());
+        let seg = Arc::new(Segment::create(crate::arena_len(1000), None, false).unwrap());
+        let mut st = State::new(1000, seg, Some(files));
+        assert!(st.contains(&id(1)));
+        assert!(st.get(2, &id(1)).is_none(), "on its way back");
+        run_io(&mut st);
+        let spec = st.get(2, &id(1)).unwrap();
+        assert_eq!(st.segment.read(spec.data_offset, 5), b"hello");
+        assert_eq!(st.segment.read(spec.metadata_offset, 2), b"md");
+        let info = &st.list()[0];
+        assert_eq!(info.digest, vec![4; 8]);
+        assert_eq!(
+            (info.create_time, info.construct_duration),
+            (1_700_000_000, 3)
+        );
+    }
+
+    #[test]
+    fn an_object_lost_from_the_external_store_is_gone() {
+        let mut st = state(1000, true);
+        put_released(&mut st, 1, 600);
+        assert!(st.create(1, id(2), 600, 0, 0, true).is_err());
+        run_io(&mut st);
+        let ticket = st.spilled_ticket(&id(1)).unwrap();
+        assert!(!st.lose(&id(1), ticket + 1), "another spill's ticket");
+        assert!(st.lose(&id(1), ticket));
+        assert!(!st.contains(&id(1)) && !st.knows(&id(1)));
+        assert_eq!(st.external_bytes, 0);
     }
 
     #[test]

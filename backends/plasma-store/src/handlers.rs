@@ -264,7 +264,8 @@ fn subscribe(
         Ok(None) => return Err(blocked(r)),
         Err(e) => return Err(End::Violation(format!("subscribe: {e}"))),
     };
-    let sub = Subscriber::start(fd);
+    let budget = shared.lock().notification_budget();
+    let sub = Subscriber::start(client, fd, budget);
     if !shared.lock().subscribe(client, Arc::clone(&sub)) {
         // A second subscription: its socket is closed, the first stays.
         sub.close();

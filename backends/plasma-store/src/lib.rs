@@ -54,6 +54,9 @@ pub const MAX_OBJECTS: u32 = 1 << 20;
 /// Most notification messages queued for one subscriber that does not read;
 /// beyond it the subscription is dropped and its socket closed.
 pub const MAX_SUBSCRIBER_QUEUE: usize = 1 << 17;
+/// Default bound of the memory all subscribers' notification queues hold together (see
+/// [`StoreBuilder::notification_memory`]): 256 MiB.
+pub const DEFAULT_NOTIFICATION_MEMORY: usize = 256 << 20;
 /// Largest accepted capacity (`-m`): 200 GiB.
 pub const MAX_MEMORY: u64 = 200 << 30;
 /// Capacities up to this are pre-faulted by default.
@@ -136,6 +139,7 @@ pub struct StoreBuilder {
     prefault: Option<bool>,
     busy_poll: Duration,
     dedicated_clients: Option<usize>,
+    notification_memory: usize,
     group_access: bool,
     verbose: bool,
 }
@@ -158,6 +162,7 @@ impl StoreBuilder {
             prefault: None,
             busy_poll: DEFAULT_BUSY_POLL,
             dedicated_clients: None,
+            notification_memory: DEFAULT_NOTIFICATION_MEMORY,
             group_access: false,
             verbose: false,
         }
@@ -220,6 +225,14 @@ impl StoreBuilder {
     /// Zero: always the workers.
     pub fn dedicated_clients(mut self, clients: usize) -> Self {
         self.dedicated_clients = Some(clients);
+        self
+    }
+
+    /// The most memory the notifications queued for all subscribers may hold together
+    /// (default [`DEFAULT_NOTIFICATION_MEMORY`]). A notification that would exceed it first
+    /// drops the slowest subscribers (the most bytes not read), with a log line each.
+    pub fn notification_memory(mut self, bytes: usize) -> Self {
+        self.notification_memory = bytes;
         self
     }
 
@@ -298,7 +311,8 @@ impl StoreBuilder {
         if !segment.is_sealed() && self.directory.is_none() {
             log("warning: the kernel refused to seal the segment against resizing");
         }
-        let state = state::State::new(memory, segment, external);
+        let mut state = state::State::new(memory, segment, external);
+        state.set_notification_memory(self.notification_memory);
         let shared = Arc::new(
             server::Shared::new(
                 state,

@@ -12,10 +12,13 @@ use offset_allocator::{Allocation, Allocator};
 use tensor_ipc_plasma_protocol::{ObjectId, ObjectInfo, ObjectSpec, Status, notification};
 
 use crate::external::{ExternalStore, SpilledObject};
-use crate::notify::Subscriber;
+use crate::notify::{Budget, Notification, Subscriber};
 use crate::segment::Segment;
 use crate::spill::{ExternalIo, Restore, Spill};
 use crate::{RateLimitedLog, log};
+
+/// Sealed objects per notification message when a new subscriber is told of them.
+const REPLAY_BATCH: usize = 1024;
 
 /// Allocation granularity and alignment of object data.
 pub(crate) const ALIGNMENT: u64 = 64;
@@ -121,6 +124,8 @@ pub(crate) struct State {
     deletion_cache: HashSet<ObjectId>,
     clients: HashMap<ClientId, Client>,
     subscribers: HashMap<ClientId, Arc<Subscriber>>,
+    /// The memory all subscribers' queues share.
+    notification_budget: Arc<Budget>,
     external: Option<Arc<dyn ExternalStore>>,
     /// External-store work queued for the next request thread to do outside the lock.
     external_io: ExternalIo,
@@ -162,6 +167,7 @@ impl State {
             deletion_cache: HashSet::new(),
             clients: HashMap::new(),
             subscribers: HashMap::new(),
+            notification_budget: Budget::new(crate::DEFAULT_NOTIFICATION_MEMORY),
             external,
             external_io: ExternalIo::default(),
             spilling_bytes: 0,
@@ -634,19 +640,59 @@ impl State {
 
     // ----- notifications -----
 
+    /// Bounds the memory of all subscribers' queues together (`--notification-memory`).
+    pub(crate) fn set_notification_memory(&mut self, bytes: usize) {
+        self.notification_budget = Budget::new(bytes);
+    }
+
+    /// The budget a new subscriber's queue draws on.
+    pub(crate) fn notification_budget(&self) -> Arc<Budget> {
+        Arc::clone(&self.notification_budget)
+    }
+
     fn notify(&mut self, infos: &[ObjectInfo]) {
         if self.subscribers.is_empty() || infos.is_empty() {
             return;
         }
-        let message = notification::encode(infos);
+        let message: Notification = notification::encode(infos).into();
+        self.make_notification_room(Budget::cost(&message));
         let mut dead = Vec::new();
         for (client, sub) in &self.subscribers {
-            if !sub.push(message.clone()) {
+            if !sub.push(&message) {
                 dead.push(*client);
             }
         }
         for client in dead {
             if let Some(sub) = self.subscribers.remove(&client) {
+                sub.close();
+            }
+        }
+    }
+
+    /// Makes room in the budget for one message of `cost` bytes per subscriber by dropping
+    /// the slowest subscribers (the most bytes queued), with a log line each. A subscriber
+    /// with nothing queued is never dropped for it.
+    fn make_notification_room(&mut self, cost: usize) {
+        let budget = Arc::clone(&self.notification_budget);
+        while budget.used() + cost.saturating_mul(self.subscribers.len()) > budget.limit() {
+            let Some(slowest) = self
+                .subscribers
+                .values()
+                .filter(|s| s.queued_bytes() > 0)
+                .max_by_key(|s| s.queued_bytes())
+                .map(|s| s.client())
+            else {
+                return;
+            };
+            if let Some(sub) = self.subscribers.remove(&slowest) {
+                log(&format!(
+                    "dropping the subscription of client {slowest}, the slowest reader \
+                     ({} notifications, {} bytes not read): the notification memory of all \
+                     subscribers ({} bytes) is full",
+                    sub.queued_messages(),
+                    sub.queued_bytes(),
+                    budget.limit()
+                ));
                 sub.close();
             }
         }
@@ -1017,16 +1063,33 @@ impl State {
         }
     }
 
-    /// Subscribe: registers `sub` and replays every sealed object. Returns
-    /// false (and registers nothing) if `client` already subscribed.
+    /// Subscribe: registers `sub` and replays every sealed object (in messages of up to
+    /// [`REPLAY_BATCH`] objects). Returns false (and registers nothing) if `client` already
+    /// subscribed, or if the replay does not fit the notification memory (logged).
     pub(crate) fn subscribe(&mut self, client: ClientId, sub: Arc<Subscriber>) -> bool {
         if self.subscribers.contains_key(&client) {
             return false;
         }
-        for (id, e) in &self.objects {
-            if e.state == ObjState::Sealed
-                && !sub.push(notification::encode(&[Self::seal_info(*id, e)]))
-            {
+        let sealed: Vec<ObjectInfo> = self
+            .objects
+            .iter()
+            .filter(|(_, e)| e.state == ObjState::Sealed)
+            .map(|(id, e)| Self::seal_info(*id, e))
+            .collect();
+        for batch in sealed.chunks(REPLAY_BATCH) {
+            let message: Notification = notification::encode(batch).into();
+            let budget = &self.notification_budget;
+            if budget.used() + Budget::cost(&message) > budget.limit() {
+                log(&format!(
+                    "refusing the subscription of client {client}: replaying its {} sealed \
+                     objects does not fit the notification memory of all subscribers \
+                     ({} bytes)",
+                    sealed.len(),
+                    budget.limit()
+                ));
+                return false;
+            }
+            if !sub.push(&message) {
                 return false;
             }
         }

@@ -210,7 +210,13 @@ impl FileStore {
     /// run left there.
     pub fn open(dir: PathBuf, limit: Option<u64>) -> io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        let lock = File::create(dir.join(".lock"))?;
+        // Open for reading only (an flock needs no more), so the directory's file system can
+        // still be remounted read-only under a running store.
+        let lock_path = dir.join(".lock");
+        if !lock_path.exists() {
+            File::create(&lock_path)?;
+        }
+        let lock = File::open(&lock_path)?;
         match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(rustix::io::Errno::WOULDBLOCK) => {

@@ -344,7 +344,7 @@ fn get(shared: &Shared, conn: &mut Conn, client: ClientId, r: GetRequest) -> Res
                 found.insert(*id, spec);
             } else if state.is_spilled(id) {
                 spilled.insert(*id);
-            } else if spilled.contains(id) && !state.knows(id) {
+            } else if state.is_lost(id) || (spilled.contains(id) && !state.knows(id)) {
                 lost += 1;
             }
         }

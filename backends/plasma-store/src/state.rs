@@ -17,6 +17,9 @@ use crate::segment::Segment;
 use crate::spill::{ExternalIo, Restore, Spill};
 use crate::{RateLimitedLog, log};
 
+/// Most ids of objects lost from the external store remembered (see `State::is_lost`).
+const MAX_LOST: usize = 1 << 16;
+
 /// Sealed objects per notification message when a new subscriber is told of them.
 const REPLAY_BATCH: usize = 1024;
 
@@ -138,6 +141,11 @@ pub(crate) struct State {
     spilled: BTreeMap<u64, ObjectId>,
     /// Log lines of failed spills, at most one a second.
     spill_failures: RateLimitedLog,
+    /// Objects lost from the external store (their copy missing or unreadable), newest
+    /// last: a Get of one answers not found at once, however long its timeout, until an
+    /// object with that id is created again. At most [`MAX_LOST`] are remembered.
+    lost: HashSet<ObjectId>,
+    lost_order: std::collections::VecDeque<ObjectId>,
     /// Allocations of objects deleted while being spilled or restored, freed when that
     /// work reports back (keyed by its ticket).
     doomed: HashMap<u64, Allocation>,
@@ -174,6 +182,8 @@ impl State {
             external_bytes: 0,
             spilled: BTreeMap::new(),
             spill_failures: RateLimitedLog::default(),
+            lost: HashSet::new(),
+            lost_order: std::collections::VecDeque::new(),
             doomed: HashMap::new(),
             next_ticket: 0,
             quota_total: 0,
@@ -504,8 +514,25 @@ impl State {
                  back?): it is gone"
             ));
             self.drop_spilled(*id);
+            self.remember_lost(*id);
         }
         still
+    }
+
+    fn remember_lost(&mut self, id: ObjectId) {
+        if self.lost.insert(id) {
+            self.lost_order.push_back(id);
+        }
+        while self.lost_order.len() > MAX_LOST {
+            if let Some(old) = self.lost_order.pop_front() {
+                self.lost.remove(&old);
+            }
+        }
+    }
+
+    /// Whether the object was lost from the external store (and not created again since).
+    pub(crate) fn is_lost(&self, id: &ObjectId) -> bool {
+        self.lost.contains(id)
     }
 
     fn ticket(&mut self) -> u64 {
@@ -627,6 +654,7 @@ impl State {
                 self.objects.remove(&restore.id);
                 self.deletion_cache.remove(&restore.id);
                 self.notify_deleted(restore.id);
+                self.remember_lost(restore.id);
                 // Its memory is free again, and the gets waiting for it learn it is gone.
                 true
             }
@@ -820,6 +848,9 @@ impl State {
             .ok_or(Status::OutOfMemory)?;
         self.enforce_quota(client, size, evict_if_full)?;
         let (alloc, offset) = self.allocate(size, evict_if_full)?;
+        if self.lost.remove(&id) {
+            self.lost_order.retain(|lost| *lost != id);
+        }
         let create_seq = self.next_lru;
         self.next_lru += 1;
         let owner = match self.clients.get_mut(&client) {
@@ -908,14 +939,15 @@ impl State {
     }
 
     /// Whether a Get of `ids` can be answered without waiting or external-store I/O: every
-    /// object is in memory and sealed, or (`no_wait`, a zero timeout) the missing ones are
-    /// simply unknown or unsealed.
+    /// object is in memory and sealed or lost from the external store, or (`no_wait`, a zero
+    /// timeout) the missing ones are simply unknown or unsealed.
     pub(crate) fn answerable_now(&self, ids: &[ObjectId], no_wait: bool) -> bool {
         ids.iter()
             .all(|id| match self.objects.get(id).map(|e| e.state) {
                 Some(ObjState::Sealed | ObjState::Spilling) => true,
                 Some(ObjState::Evicted | ObjState::Restoring) => false,
-                Some(ObjState::Created) | None => no_wait,
+                Some(ObjState::Created) => no_wait,
+                None => no_wait || self.is_lost(id),
             })
     }
 

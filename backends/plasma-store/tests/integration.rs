@@ -2,6 +2,10 @@
 //! client (`store`), the `plasma-store` executable (`cli`), and a mutation fuzzer (`fuzz`).
 
 mod cli;
+mod faults;
 mod fuzz;
+mod limits;
+mod load;
 mod raw_client;
+mod spill;
 mod store;

@@ -10,10 +10,12 @@
 //!
 //! # The `file://` format
 //!
-//! Each spilled object is one file named by its id in hex (40 characters), written as
-//! `.ID.tmp` and renamed into place once complete, so a file with an object's name is always
-//! whole. It holds a 64-byte header, all integers little-endian, then the object's data and
-//! metadata:
+//! Each spill of an object is one file named `ID.COPY`: the object's id in hex (40
+//! characters), a dot, and the copy number the store gave that spill (16 hex digits;
+//! increasing, so that a late removal of an old copy never touches a new one). It is written
+//! as `.ID.COPY.tmp` and renamed into place once complete, so a file with a spill file's name
+//! is always whole. It holds a 64-byte header, all integers little-endian, then the object's
+//! data and metadata:
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -28,11 +30,12 @@
 //! | 56 | 8 | reserved, 0 |
 //!
 //! A store starting on a directory takes it (an exclusive `flock` on `DIR/.lock`; a second
-//! store on the same directory fails to start), deletes `.ID.tmp` files and files with an
-//! object's name that are not whole spill files (logging each), and takes the other spill
-//! files back as its evicted objects: they are listed, `contains` is true, a Get brings them
-//! back into memory, sealed, with their digests. Files whose names are not object ids are
-//! left alone.
+//! store on the same directory fails to start), deletes `.ID.COPY.tmp` files, files with a
+//! spill file's name that are not whole spill files, and all but the newest copy of an
+//! object (logging each), and takes the other spill files back as its evicted objects: they
+//! are listed, `contains` is true, a Get brings them back into memory, sealed, with their
+//! digests; its own copy numbers continue above theirs. Files with other names are left
+//! alone.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -69,17 +72,23 @@ impl SpilledObject {
 /// Where evicted sealed objects go, and come back from on Get. The store calls it from
 /// several threads at once, never holding its own lock: implementations do their own
 /// locking.
+///
+/// Each spill of an object is a *copy*, numbered by the store (`copy`, increasing, never
+/// reused for that object): a removal or a take names the copy it means, so that one
+/// running late never touches a newer copy of an object with the same id (deleted, created
+/// again and spilled again in between).
 pub trait ExternalStore: Send + Sync {
-    /// Stores an object's bytes (data followed by metadata).
-    fn put(&self, id: &ObjectId, object: &SpilledObject, bytes: &[u8]) -> io::Result<()>;
-    /// Fetches and removes an object's bytes.
-    fn take(&self, id: &ObjectId) -> io::Result<Vec<u8>>;
-    /// Drops an object.
-    fn remove(&self, id: &ObjectId);
-    /// Whether the object is still there (a file can be deleted behind the store's back).
-    fn contains(&self, id: &ObjectId) -> bool;
-    /// The objects found there when the store started, oldest first (taken once).
-    fn recover(&self) -> Vec<(ObjectId, SpilledObject)> {
+    /// Stores a copy of an object's bytes (data followed by metadata).
+    fn put(&self, id: &ObjectId, copy: u64, object: &SpilledObject, bytes: &[u8])
+    -> io::Result<()>;
+    /// Fetches and removes a copy's bytes.
+    fn take(&self, id: &ObjectId, copy: u64) -> io::Result<Vec<u8>>;
+    /// Drops a copy.
+    fn remove(&self, id: &ObjectId, copy: u64);
+    /// Whether the copy is still there (a file can be deleted behind the store's back).
+    fn contains(&self, id: &ObjectId, copy: u64) -> bool;
+    /// The copies found there when the store started, oldest first (taken once).
+    fn recover(&self) -> Vec<(ObjectId, u64, SpilledObject)> {
         Vec::new()
     }
     /// The most bytes of objects it holds (`?size=`), if bounded.
@@ -92,7 +101,7 @@ pub trait ExternalStore: Send + Sync {
 pub struct HashTableStore {
     name: String,
     limit: u64,
-    objects: Mutex<HashMap<ObjectId, Vec<u8>>>,
+    objects: Mutex<HashMap<ObjectId, (u64, Vec<u8>)>>,
 }
 
 impl HashTableStore {
@@ -105,33 +114,43 @@ impl HashTableStore {
         }
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectId, Vec<u8>>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectId, (u64, Vec<u8>)>> {
         self.objects.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl ExternalStore for HashTableStore {
-    fn put(&self, id: &ObjectId, _: &SpilledObject, bytes: &[u8]) -> io::Result<()> {
-        let mut copy = Vec::new();
-        copy.try_reserve_exact(bytes.len())
+    fn put(&self, id: &ObjectId, copy: u64, _: &SpilledObject, bytes: &[u8]) -> io::Result<()> {
+        let mut kept = Vec::new();
+        kept.try_reserve_exact(bytes.len())
             .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
-        copy.extend_from_slice(bytes);
-        self.table().insert(*id, copy);
+        kept.extend_from_slice(bytes);
+        let mut table = self.table();
+        if table.get(id).is_none_or(|(old, _)| *old < copy) {
+            table.insert(*id, (copy, kept));
+        }
         Ok(())
     }
 
-    fn take(&self, id: &ObjectId) -> io::Result<Vec<u8>> {
-        self.table()
-            .remove(id)
-            .ok_or_else(|| io::ErrorKind::NotFound.into())
+    fn take(&self, id: &ObjectId, copy: u64) -> io::Result<Vec<u8>> {
+        let mut table = self.table();
+        match table.get(id) {
+            Some((held, _)) if *held == copy => {
+                Ok(table.remove(id).map(|(_, b)| b).unwrap_or_default())
+            }
+            _ => Err(io::ErrorKind::NotFound.into()),
+        }
     }
 
-    fn remove(&self, id: &ObjectId) {
-        self.table().remove(id);
+    fn remove(&self, id: &ObjectId, copy: u64) {
+        let mut table = self.table();
+        if table.get(id).is_some_and(|(held, _)| *held == copy) {
+            table.remove(id);
+        }
     }
 
-    fn contains(&self, id: &ObjectId) -> bool {
-        self.table().contains_key(id)
+    fn contains(&self, id: &ObjectId, copy: u64) -> bool {
+        self.table().get(id).is_some_and(|(held, _)| *held == copy)
     }
 
     fn limit(&self) -> Option<u64> {
@@ -200,7 +219,7 @@ pub struct FileStore {
     name: String,
     dir: PathBuf,
     limit: Option<u64>,
-    recovered: Mutex<Vec<(ObjectId, SpilledObject)>>,
+    recovered: Mutex<Vec<(ObjectId, u64, SpilledObject)>>,
     /// Holds the directory's `flock` while the store lives.
     _lock: File,
 }
@@ -237,12 +256,12 @@ impl FileStore {
         })
     }
 
-    fn path(&self, id: &ObjectId) -> PathBuf {
-        self.dir.join(id.hex())
+    fn path(&self, id: &ObjectId, copy: u64) -> PathBuf {
+        self.dir.join(file_name(id, copy))
     }
 
-    fn temporary(&self, id: &ObjectId) -> PathBuf {
-        self.dir.join(format!(".{}.tmp", id.hex()))
+    fn temporary(&self, id: &ObjectId, copy: u64) -> PathBuf {
+        self.dir.join(format!(".{}.tmp", file_name(id, copy)))
     }
 
     fn write(&self, path: &Path, object: &SpilledObject, bytes: &[u8]) -> io::Result<()> {
@@ -253,10 +272,29 @@ impl FileStore {
     }
 }
 
-/// Scans a spill directory at start-up: removes what is not a whole spill file with an
-/// object's name, returns the objects of the others, oldest first.
-fn recover(dir: &Path) -> io::Result<Vec<(ObjectId, SpilledObject)>> {
-    let mut found = Vec::new();
+/// A spill file's name: the object's id in hex, a dot, the copy number in 16 hex digits.
+fn file_name(id: &ObjectId, copy: u64) -> String {
+    format!("{}.{copy:016x}", id.hex())
+}
+
+/// The object and copy a spill file's name stands for.
+fn parse_file_name(name: &str) -> Option<(ObjectId, u64)> {
+    let (id, copy) = name.split_once('.')?;
+    if copy.len() != 16 || !copy.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    Some((ObjectId::from_hex(id)?, u64::from_str_radix(copy, 16).ok()?))
+}
+
+/// Scans a spill directory at start-up: removes what is not a whole spill file with a spill
+/// file's name (and the older copies of an object), returns the newest copy of each object,
+/// oldest first.
+fn recover(dir: &Path) -> io::Result<Vec<(ObjectId, u64, SpilledObject)>> {
+    let mut found: HashMap<ObjectId, (std::time::SystemTime, u64, SpilledObject)> = HashMap::new();
+    let remove = |path: &Path, why: &str| {
+        log(&format!("removing {}: {why}", path.display()));
+        let _ = std::fs::remove_file(path);
+    };
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -264,30 +302,48 @@ fn recover(dir: &Path) -> io::Result<Vec<(ObjectId, SpilledObject)>> {
             continue;
         };
         let path = entry.path();
-        if name.starts_with('.') && name.ends_with(".tmp") && name.len() == 40 + 5 {
-            log(&format!(
-                "removing {}: a spill file a previous run left unfinished",
-                path.display()
-            ));
-            let _ = std::fs::remove_file(&path);
+        let unfinished = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(parse_file_name);
+        if unfinished.is_some() {
+            remove(&path, "a spill file a previous run left unfinished");
             continue;
         }
-        let Some(id) = ObjectId::from_hex(name) else {
+        let Some((id, copy)) = parse_file_name(name) else {
             continue;
         };
-        match read_header(&path) {
-            Ok((object, modified)) => found.push((modified, id, object)),
+        let (object, modified) = match read_header(&path) {
+            Ok(header) => header,
             Err(why) => {
-                log(&format!(
-                    "removing {}: not a whole spill file ({why})",
-                    path.display()
-                ));
-                let _ = std::fs::remove_file(&path);
+                remove(&path, &format!("not a whole spill file ({why})"));
+                continue;
+            }
+        };
+        match found.get(&id) {
+            Some((_, newer, _)) if *newer > copy => {
+                remove(&path, "an older copy of an object spilled again");
+            }
+            previous => {
+                if let Some((_, older, _)) = previous {
+                    remove(
+                        &dir.join(file_name(&id, *older)),
+                        "an older copy of an object spilled again",
+                    );
+                }
+                found.insert(id, (modified, copy, object));
             }
         }
     }
-    found.sort_by_key(|(modified, id, _)| (*modified, *id));
-    Ok(found.into_iter().map(|(_, id, o)| (id, o)).collect())
+    let mut found: Vec<_> = found
+        .into_iter()
+        .map(|(id, (modified, copy, object))| (modified, copy, id, object))
+        .collect();
+    found.sort_by_key(|(modified, copy, id, _)| (*modified, *copy, *id));
+    Ok(found
+        .into_iter()
+        .map(|(_, copy, id, o)| (id, copy, o))
+        .collect())
 }
 
 fn read_header(path: &Path) -> Result<(SpilledObject, std::time::SystemTime), String> {
@@ -304,19 +360,25 @@ fn read_header(path: &Path) -> Result<(SpilledObject, std::time::SystemTime), St
 }
 
 impl ExternalStore for FileStore {
-    fn put(&self, id: &ObjectId, object: &SpilledObject, bytes: &[u8]) -> io::Result<()> {
-        let temporary = self.temporary(id);
+    fn put(
+        &self,
+        id: &ObjectId,
+        copy: u64,
+        object: &SpilledObject,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        let temporary = self.temporary(id, copy);
         let written = self
             .write(&temporary, object, bytes)
-            .and_then(|()| std::fs::rename(&temporary, self.path(id)));
+            .and_then(|()| std::fs::rename(&temporary, self.path(id, copy)));
         if written.is_err() {
             let _ = std::fs::remove_file(&temporary);
         }
         written
     }
 
-    fn take(&self, id: &ObjectId) -> io::Result<Vec<u8>> {
-        let path = self.path(id);
+    fn take(&self, id: &ObjectId, copy: u64) -> io::Result<Vec<u8>> {
+        let path = self.path(id, copy);
         let mut file = File::open(&path)?;
         let len = file.metadata()?.len();
         let mut header = [0u8; SPILL_HEADER];
@@ -337,15 +399,15 @@ impl ExternalStore for FileStore {
         Ok(bytes)
     }
 
-    fn remove(&self, id: &ObjectId) {
-        let _ = std::fs::remove_file(self.path(id));
+    fn remove(&self, id: &ObjectId, copy: u64) {
+        let _ = std::fs::remove_file(self.path(id, copy));
     }
 
-    fn contains(&self, id: &ObjectId) -> bool {
-        self.path(id).is_file()
+    fn contains(&self, id: &ObjectId, copy: u64) -> bool {
+        self.path(id, copy).is_file()
     }
 
-    fn recover(&self) -> Vec<(ObjectId, SpilledObject)> {
+    fn recover(&self) -> Vec<(ObjectId, u64, SpilledObject)> {
         std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -420,11 +482,32 @@ mod tests {
         let s = from_endpoint(&format!("file://{}", dir.path().display()), 100).unwrap();
         assert_eq!(s.limit(), None);
         let id = ObjectId([3; 20]);
-        s.put(&id, &object(2, 1), b"abc").unwrap();
-        assert!(s.contains(&id));
-        assert_eq!(s.take(&id).unwrap(), b"abc");
-        assert!(s.take(&id).is_err());
-        assert!(!s.contains(&id));
+        s.put(&id, 1, &object(2, 1), b"abc").unwrap();
+        assert!(s.contains(&id, 1));
+        assert!(!s.contains(&id, 2));
+        assert!(s.take(&id, 2).is_err());
+        assert_eq!(s.take(&id, 1).unwrap(), b"abc");
+        assert!(s.take(&id, 1).is_err());
+        assert!(!s.contains(&id, 1));
+    }
+
+    /// A removal of an old copy that runs late (the object was deleted, created again and
+    /// spilled again meanwhile) leaves the new copy alone, in both stores.
+    #[test]
+    fn a_late_removal_never_touches_a_newer_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores: [Box<dyn ExternalStore>; 2] = [
+            Box::new(HashTableStore::new("hashtable://t", 1 << 20)),
+            Box::new(FileStore::open(dir.path().into(), None).unwrap()),
+        ];
+        let id = ObjectId([7; 20]);
+        for s in &stores {
+            s.put(&id, 1, &object(3, 0), b"old").unwrap();
+            s.put(&id, 2, &object(3, 0), b"new").unwrap();
+            s.remove(&id, 1);
+            assert!(s.contains(&id, 2), "{}", s.name());
+            assert_eq!(s.take(&id, 2).unwrap(), b"new");
+        }
     }
 
     #[test]
@@ -446,29 +529,43 @@ mod tests {
         let (a, b) = (ObjectId([1; 20]), ObjectId([2; 20]));
         {
             let s = FileStore::open(dir.path().into(), None).unwrap();
-            s.put(&a, &object(3, 2), b"dataM").unwrap();
-            s.put(&b, &object(1, 0), b"x").unwrap();
+            s.put(&a, 3, &object(3, 2), b"dataM").unwrap();
+            s.put(&b, 4, &object(1, 0), b"x").unwrap();
+            // An older copy of b whose removal never happened.
+            s.put(&b, 2, &object(1, 0), b"y").unwrap();
         }
         // What a killed store or a stranger could leave behind.
         let c = ObjectId([3; 20]);
-        std::fs::write(dir.path().join(c.hex()), b"raw bytes, no header").unwrap();
+        std::fs::write(dir.path().join(file_name(&c, 1)), b"raw bytes, no header").unwrap();
         let mut truncated = encode_header(&object(10, 0)).to_vec();
         truncated.extend_from_slice(b"short");
-        std::fs::write(dir.path().join(ObjectId([4; 20]).hex()), truncated).unwrap();
-        std::fs::write(dir.path().join(format!(".{}.tmp", c.hex())), b"half").unwrap();
+        std::fs::write(dir.path().join(file_name(&ObjectId([4; 20]), 1)), truncated).unwrap();
+        std::fs::write(
+            dir.path().join(format!(".{}.tmp", file_name(&c, 5))),
+            b"half",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"not ours").unwrap();
+        std::fs::write(dir.path().join(c.hex()), b"no copy number").unwrap();
         let s = FileStore::open(dir.path().into(), None).unwrap();
         let mut back = s.recover();
-        back.sort_by_key(|(id, _)| *id);
-        assert_eq!(back, vec![(a, object(3, 2)), (b, object(1, 0))]);
+        back.sort_by_key(|(id, _, _)| *id);
+        assert_eq!(back, vec![(a, 3, object(3, 2)), (b, 4, object(1, 0))]);
         assert!(s.recover().is_empty(), "taken once");
-        assert_eq!(s.take(&a).unwrap(), b"dataM");
+        assert_eq!(s.take(&a, 3).unwrap(), b"dataM");
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(left, vec![".lock".to_string(), b.hex(), "notes.txt".into()]);
+        let mut expected = vec![
+            ".lock".to_string(),
+            c.hex(),
+            file_name(&b, 4),
+            "notes.txt".into(),
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
     }
 
     #[test]
@@ -477,20 +574,25 @@ mod tests {
         let s = FileStore::open(dir.path().into(), None).unwrap();
         let id = ObjectId([5; 20]);
         // The name is taken by a directory: the rename fails after the write.
-        std::fs::create_dir(dir.path().join(id.hex())).unwrap();
-        std::fs::write(dir.path().join(id.hex()).join("x"), b"").unwrap();
-        assert!(s.put(&id, &object(1, 0), b"x").is_err());
-        assert!(!dir.path().join(format!(".{}.tmp", id.hex())).exists());
+        std::fs::create_dir(dir.path().join(file_name(&id, 1))).unwrap();
+        std::fs::write(dir.path().join(file_name(&id, 1)).join("x"), b"").unwrap();
+        assert!(s.put(&id, 1, &object(1, 0), b"x").is_err());
+        assert!(
+            !dir.path()
+                .join(format!(".{}.tmp", file_name(&id, 1)))
+                .exists()
+        );
     }
 
     #[test]
-    fn a_table_refuses_nothing_and_reports_what_it_holds() {
-        let t = HashTableStore::new("hashtable://t", 10);
-        let id = ObjectId([6; 20]);
-        assert!(!t.contains(&id));
-        t.put(&id, &object(3, 0), b"abc").unwrap();
-        assert!(t.contains(&id));
-        t.remove(&id);
-        assert!(t.take(&id).is_err());
+    fn file_names_round_trip() {
+        let id = ObjectId([0xab; 20]);
+        assert_eq!(parse_file_name(&file_name(&id, 77)), Some((id, 77)));
+        assert_eq!(parse_file_name(&id.hex()), None);
+        assert_eq!(parse_file_name(&format!("{}.{}", id.hex(), "1")), None);
+        assert_eq!(
+            parse_file_name(&format!("{}.{}", id.hex(), "G".repeat(16))),
+            None
+        );
     }
 }

@@ -289,7 +289,7 @@ fn contains(shared: &Shared, conn: &mut Conn, r: ContainsRequest) -> Result<(), 
         if !conn.may_block() {
             return Err(blocked(r));
         }
-        if !external.contains(&r.object_id) {
+        if !external.contains(&r.object_id, ticket) {
             let mut state = shared.lock();
             state.lose(&r.object_id, ticket);
             has_object = state.contains(&r.object_id);

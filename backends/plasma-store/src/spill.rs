@@ -24,7 +24,8 @@ use crate::server::Shared;
 #[derive(Debug, Clone)]
 pub(crate) struct Spill {
     pub(crate) id: ObjectId,
-    /// Tells this spill apart from a later one of an object with the same id.
+    /// Tells this spill apart from a later one of an object with the same id; also the
+    /// number of the copy it makes in the external store.
     pub(crate) ticket: u64,
     pub(crate) offset: u64,
     pub(crate) len: usize,
@@ -37,6 +38,8 @@ pub(crate) struct Spill {
 pub(crate) struct Restore {
     pub(crate) id: ObjectId,
     pub(crate) ticket: u64,
+    /// The external copy it comes back from (the ticket of the spill that made it).
+    pub(crate) copy: u64,
     pub(crate) offset: u64,
     pub(crate) len: usize,
 }
@@ -46,8 +49,9 @@ pub(crate) struct Restore {
 pub(crate) struct ExternalIo {
     pub(crate) spills: Vec<Spill>,
     pub(crate) restores: Vec<Restore>,
-    /// External copies that are no longer needed (their objects were deleted or kept).
-    pub(crate) removals: Vec<ObjectId>,
+    /// External copies that are no longer needed (their objects were deleted or kept), by
+    /// object and copy number.
+    pub(crate) removals: Vec<(ObjectId, u64)>,
 }
 
 impl ExternalIo {
@@ -75,15 +79,15 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
         let Some(external) = external else {
             break;
         };
-        for id in &work.removals {
-            external.remove(id);
+        for (id, copy) in &work.removals {
+            external.remove(id, *copy);
         }
         let spilled: Vec<(Spill, io::Result<()>)> = work
             .spills
             .into_iter()
             .map(|spill| {
                 let bytes = segment.read(spill.offset, spill.len);
-                let result = external.put(&spill.id, &spill.object, &bytes);
+                let result = external.put(&spill.id, spill.ticket, &spill.object, &bytes);
                 (spill, result)
             })
             .collect();
@@ -91,7 +95,7 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
             .restores
             .into_iter()
             .map(|restore| {
-                let result = external.take(&restore.id).and_then(|bytes| {
+                let result = external.take(&restore.id, restore.copy).and_then(|bytes| {
                     if bytes.len() != restore.len {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,

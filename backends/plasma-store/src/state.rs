@@ -65,6 +65,10 @@ struct Entry {
     ticket: Option<u64>,
     /// Its key in the order of spilled objects (`Evicted` only).
     spill_seq: u64,
+    /// A copy that may be left in the external store: the object came back from there, and
+    /// the copy's removal can fail (a read-only directory). Removed again when the object is
+    /// deleted, so a restart does not bring back an object deleted since.
+    stale_copy: Option<u64>,
 }
 
 impl Entry {
@@ -205,8 +209,10 @@ impl State {
             return;
         }
         let (count, mut bytes) = (recovered.len(), 0u64);
-        for (id, object) in recovered {
-            let ticket = self.ticket();
+        for (id, copy, object) in recovered {
+            // Later spills are numbered above the copies already there.
+            self.next_ticket = self.next_ticket.max(copy);
+            let ticket = copy;
             let seq = self.next_lru;
             self.next_lru += 1;
             bytes = bytes.saturating_add(object.size());
@@ -229,6 +235,7 @@ impl State {
                     create_seq: seq,
                     ticket: Some(ticket),
                     spill_seq: seq,
+                    stale_copy: None,
                 },
             );
         }
@@ -442,6 +449,9 @@ impl State {
             if let Some(e) = self.objects.get_mut(&id) {
                 e.state = ObjState::Spilling;
                 e.ticket = Some(ticket);
+                if let Some(old) = e.stale_copy.take() {
+                    self.external_io.removals.push((id, old));
+                }
             }
             self.spilling_bytes += size;
             self.external_bytes += size;
@@ -454,8 +464,7 @@ impl State {
             });
             return size;
         }
-        self.free_memory(&id);
-        self.objects.remove(&id);
+        self.erase(id);
         self.deletion_cache.remove(&id);
         self.notify_deleted(id);
         size
@@ -496,7 +505,9 @@ impl State {
         };
         self.spilled.remove(&e.spill_seq);
         self.external_bytes = self.external_bytes.saturating_sub(e.size());
-        self.external_io.removals.push(id);
+        if let Some(copy) = e.ticket {
+            self.external_io.removals.push((id, copy));
+        }
         self.deletion_cache.remove(&id);
         self.notify_deleted(id);
     }
@@ -571,7 +582,7 @@ impl State {
             self.release_allocation(alloc, size);
             self.external_bytes = self.external_bytes.saturating_sub(size);
             if result.is_ok() {
-                self.external_io.removals.push(spill.id);
+                self.external_io.removals.push((spill.id, spill.ticket));
             }
             return true;
         }
@@ -597,7 +608,7 @@ impl State {
                 e.state = ObjState::Sealed;
                 e.ticket = None;
                 self.external_bytes = self.external_bytes.saturating_sub(size);
-                self.external_io.removals.push(spill.id);
+                self.external_io.removals.push((spill.id, spill.ticket));
                 false
             }
             Err(err) => {
@@ -641,6 +652,7 @@ impl State {
         match result {
             Ok(()) => {
                 e.state = ObjState::Sealed;
+                e.stale_copy = Some(restore.copy);
                 // Most recently used: the get that asked for it takes it next.
                 self.lru_push(restore.id);
                 true
@@ -797,6 +809,9 @@ impl State {
     }
 
     fn erase(&mut self, id: ObjectId) {
+        if let Some(copy) = self.objects.get(&id).and_then(|e| e.stale_copy) {
+            self.external_io.removals.push((id, copy));
+        }
         self.lru_remove(&id);
         self.disown(&id);
         self.free_memory(&id);
@@ -876,6 +891,7 @@ impl State {
             create_seq,
             ticket: None,
             spill_seq: 0,
+            stale_copy: None,
         };
         self.objects.insert(id, entry);
         self.add_ref(client, id);
@@ -954,7 +970,11 @@ impl State {
     /// Allocates memory for an evicted object and queues its restore (if memory can be had
     /// now; otherwise a later get tries again).
     fn begin_restore(&mut self, id: &ObjectId) {
-        let Some((size, seq)) = self.objects.get(id).map(|e| (e.size(), e.spill_seq)) else {
+        let Some((size, seq, copy)) = self
+            .objects
+            .get(id)
+            .map(|e| (e.size(), e.spill_seq, e.ticket.unwrap_or(0)))
+        else {
             return;
         };
         // Not dropped from the external store to make room for what its restore evicts.
@@ -973,6 +993,7 @@ impl State {
         self.external_io.restores.push(Restore {
             id: *id,
             ticket,
+            copy,
             offset,
             len: usize::try_from(size).unwrap_or(usize::MAX),
         });
@@ -1330,16 +1351,16 @@ mod tests {
     fn run_io(st: &mut State) {
         let external = st.external().unwrap();
         let work = st.take_external_io();
-        for id in &work.removals {
-            external.remove(id);
+        for (id, copy) in &work.removals {
+            external.remove(id, *copy);
         }
         for spill in work.spills {
             let bytes = st.segment.read(spill.offset, spill.len);
-            let result = external.put(&spill.id, &spill.object, &bytes);
+            let result = external.put(&spill.id, spill.ticket, &spill.object, &bytes);
             st.finish_spill(spill, result);
         }
         for restore in work.restores {
-            let bytes = external.take(&restore.id).unwrap();
+            let bytes = external.take(&restore.id, restore.copy).unwrap();
             st.segment.write(restore.offset, &bytes);
             st.finish_restore(restore, Ok(()));
         }
@@ -1383,14 +1404,14 @@ mod tests {
     struct Broken;
 
     impl ExternalStore for Broken {
-        fn put(&self, _: &ObjectId, _: &SpilledObject, _: &[u8]) -> std::io::Result<()> {
+        fn put(&self, _: &ObjectId, _: u64, _: &SpilledObject, _: &[u8]) -> std::io::Result<()> {
             Err(std::io::Error::other("disk full"))
         }
-        fn take(&self, _: &ObjectId) -> std::io::Result<Vec<u8>> {
+        fn take(&self, _: &ObjectId, _: u64) -> std::io::Result<Vec<u8>> {
             Err(std::io::ErrorKind::NotFound.into())
         }
-        fn remove(&self, _: &ObjectId) {}
-        fn contains(&self, _: &ObjectId) -> bool {
+        fn remove(&self, _: &ObjectId, _: u64) {}
+        fn contains(&self, _: &ObjectId, _: u64) -> bool {
             false
         }
         fn limit(&self) -> Option<u64> {
@@ -1433,7 +1454,8 @@ mod tests {
         assert_eq!(st.allocated(), 0);
         // The copy the spill made is queued for removal.
         let work = st.take_external_io();
-        assert_eq!(work.removals, vec![id(1)]);
+        assert_eq!(work.removals.len(), 1);
+        assert_eq!(work.removals[0].0, id(1));
     }
 
     fn bounded_state(capacity: u64, limit: u64) -> State {
@@ -1491,7 +1513,7 @@ mod tests {
         };
         {
             let files = crate::FileStore::open(dir.path().into(), None).unwrap();
-            files.put(&id(1), &spilled, b"hellomd").unwrap();
+            files.put(&id(1), 7, &spilled, b"hellomd").unwrap();
         }
         let files = Arc::new(crate::FileStore::open(dir.path().into(), None).unwrap());
         let seg = Arc::new(Segment::create(crate::arena_len(1000), None, false).unwrap());

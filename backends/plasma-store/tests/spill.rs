@@ -73,26 +73,31 @@ fn check_kept(c: &mut Client, kept: &Kept, readable: bool) {
     );
 }
 
-/// Spill files in `dir` (named by object ids), and whether any file is not a whole one.
-fn spill_files(dir: &Path) -> (Vec<ObjectId>, Vec<String>) {
-    let (mut ids, mut other) = (Vec::new(), Vec::new());
+/// The spill files in `dir` (`ID.COPY`, each checked to be longer than a header) by object,
+/// and the names of the other files (but the lock).
+fn spill_files(dir: &Path) -> (Vec<(ObjectId, PathBuf)>, Vec<String>) {
+    let (mut spilled, mut other) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().into_string().unwrap();
         let len = entry.metadata().unwrap().len();
-        match ObjectId::from_hex(&name) {
+        let id = name
+            .split_once('.')
+            .filter(|(_, copy)| copy.len() == 16 && !copy.contains('.'))
+            .and_then(|(id, _)| ObjectId::from_hex(id));
+        match id {
             Some(id) => {
                 assert!(
                     len > tensor_ipc_plasma_store::SPILL_HEADER as u64,
                     "{name} is {len} bytes"
                 );
-                ids.push(id);
+                spilled.push((id, entry.path()));
             }
             None if name == ".lock" => {}
             None => other.push(name),
         }
     }
-    (ids, other)
+    (spilled, other)
 }
 
 fn number_of(id: &ObjectId) -> u32 {
@@ -115,9 +120,9 @@ fn a_spill_file_deleted_behind_the_stores_back_is_not_found_at_once() {
     }
     let (spilled, _) = spill_files(dir.path());
     assert!(spilled.len() >= 4, "{} spilled", spilled.len());
-    let (first, second) = (number_of(&spilled[0]), number_of(&spilled[1]));
-    std::fs::remove_file(dir.path().join(spilled[0].hex())).unwrap();
-    std::fs::remove_file(dir.path().join(spilled[1].hex())).unwrap();
+    let (first, second) = (number_of(&spilled[0].0), number_of(&spilled[1].0));
+    std::fs::remove_file(&spilled[0].1).unwrap();
+    std::fs::remove_file(&spilled[1].1).unwrap();
     assert!(!c.contains(numbered(first)));
     let t0 = Instant::now();
     assert!(!get_checked(&mut c, first, 200_000, -1));
@@ -156,8 +161,8 @@ fn a_restart_brings_spilled_objects_back_sealed_with_their_digests() {
     let (spilled, _) = spill_files(spill.path());
     assert!(spilled.len() >= 4, "{} spilled", spilled.len());
     let junk = [
-        format!(".{}.tmp", numbered(99).hex()),
-        numbered(98).hex(),
+        format!(".{}.{:016x}.tmp", numbered(99).hex(), 1),
+        format!("{}.{:016x}", numbered(98).hex(), 1),
         "notes.txt".to_string(),
     ];
     for name in &junk {
@@ -167,7 +172,7 @@ fn a_restart_brings_spilled_objects_back_sealed_with_their_digests() {
     let mut c = Client::connect(&second.socket);
     let listed = c.list();
     assert_eq!(listed.len(), spilled.len());
-    for id in &spilled {
+    for (id, _) in &spilled {
         let n = number_of(id);
         let info = listed.iter().find(|o| o.object_id == *id).unwrap();
         assert_eq!((info.data_size, info.metadata_size), (200_000, 2));
@@ -320,8 +325,8 @@ fn spill_faults_lose_nothing_the_store_kept() {
     assert_eq!(put_some(&mut c, &mut kept, 10, 256_000), 0);
     let (spilled, other) = spill_files(&spill.path());
     assert!(other.is_empty(), "partial or stray files: {other:?}");
-    for id in spilled.iter().take(3) {
-        std::fs::remove_file(spill.path().join(id.hex())).unwrap();
+    for (id, path) in spilled.iter().take(3) {
+        std::fs::remove_file(path).unwrap();
         let n = number_of(id);
         assert!(!get_checked(&mut c, n, 256_000, -1));
         kept.remove(&n);

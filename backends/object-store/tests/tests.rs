@@ -1,0 +1,6 @@
+//! The object-store backend's one integration test binary: the conformance suite and the
+//! sink's and source's behaviour over in-memory stores, local files, and a real S3 server
+//! (SeaweedFS, started by `.ci/s3-server.sh`), with its faults.
+
+mod memory;
+mod recording;

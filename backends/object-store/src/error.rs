@@ -95,13 +95,13 @@ pub enum ObjectStoreError {
 
     /// The object was replaced or deleted while it was being read (its ETag no longer
     /// matches the one seen when the source opened it).
-    #[error("{url}: the object changed while it was being read")]
+    #[error("{url}: the object changed while it was being read ({detail})")]
     Changed {
         /// The object's URL.
         url: String,
-        /// The store's error.
-        #[source]
-        source: Box<object_store::Error>,
+        /// How it showed: the store refused the conditional read, or answered with another
+        /// ETag or size.
+        detail: String,
     },
 
     /// The store answered with something that contradicts the request (a range other than
@@ -158,7 +158,10 @@ impl ObjectStoreError {
                 operation,
                 source,
             },
-            object_store::Error::Precondition { .. } => Self::Changed { url, source },
+            object_store::Error::Precondition { .. } => Self::Changed {
+                url,
+                detail: source.to_string(),
+            },
             _ => match http_error_kind(source.as_ref()) {
                 Some(HttpErrorKind::Connect) => Self::Unreachable {
                     url,

@@ -15,6 +15,8 @@ pub(crate) struct ObjectRef<'a> {
     /// The ETag seen when the object was opened: every later read is conditional on it, so a
     /// replaced object is [`ObjectStoreError::Changed`] rather than a mix of two versions.
     pub(crate) e_tag: Option<&'a str>,
+    /// The size seen when the object was opened.
+    pub(crate) size: u64,
 }
 
 /// Fills `dest` with the object's bytes from `offset`, in ranged GETs of at most `chunk`
@@ -58,6 +60,18 @@ async fn fetch_piece(
         .get_opts(object.path, options)
         .await
         .map_err(store_error)?;
+    // Not every server honours If-Match (SeaweedFS does not): compare what it says too.
+    let (e_tag, size) = (result.meta.e_tag.as_deref(), result.meta.size);
+    if (object.e_tag.is_some() && e_tag.is_some() && e_tag != object.e_tag) || size != object.size {
+        return Err(ObjectStoreError::Changed {
+            url: object.url.to_owned(),
+            detail: format!(
+                "opened with ETag {:?} and {} bytes, now {e_tag:?} and {size} bytes",
+                object.e_tag, object.size
+            ),
+        }
+        .into());
+    }
     if result.range.start != offset || result.range.end > end {
         return Err(ObjectStoreError::BadResponse {
             url: object.url.to_owned(),

@@ -157,6 +157,7 @@ impl ObjectStoreSource {
             path: &self.path,
             url: &self.url,
             e_tag: self.e_tag.as_deref(),
+            size: self.size,
         }
     }
 

@@ -2,5 +2,9 @@
 //! sink's and source's behaviour over in-memory stores, local files, and a real S3 server
 //! (SeaweedFS, started by `.ci/s3-server.sh`), with its faults.
 
+mod faults;
+mod local;
 mod memory;
 mod recording;
+mod s3;
+mod server;

@@ -14,24 +14,24 @@
 //! [`format_header`] writes exactly the bytes `numpy.save` writes for the same array.
 //!
 //! ```
-//! use tensor_ipc::{npy, DType};
+//! use tensor_ipc::DType;
+//! use tensor_ipc_cli::npy;
 //!
-//! let header = npy::format_header(DType::Float32, &[2, 3], false);
+//! let header = npy::format_header(DType::Float32, &[2, 3], false)?;
 //! assert_eq!(header.len(), 128); // the data starts 64-byte aligned, as numpy writes it
 //! let parsed = npy::parse_header(&header)?;
 //! assert_eq!((parsed.dtype, parsed.shape.as_slice()), (DType::Float32, &[2, 3][..]));
 //! assert_eq!(parsed.data_offset, 128);
 //! assert_eq!(parsed.data_len, 24);
-//! # Ok::<(), tensor_ipc::Error>(())
+//! # Ok::<(), tensor_ipc_cli::Error>(())
 //! ```
 //!
 //! Big-endian element types (`>i4`, `>f8`, ...) are refused: pyarrow's `Tensor.from_numpy`
 //! writes their bytes unswapped into a tensor that Arrow then reads as little-endian, so no
 //! conversion would agree with both NumPy's values and pyarrow's bytes.
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::layout;
+use tensor_ipc::{DType, layout};
 
 /// The six bytes every `.npy` file starts with.
 pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -148,8 +148,9 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader> {
 /// The header `numpy.save` writes for an array of this element type, shape and order: the
 /// dict with its keys sorted, 21 spare spaces minus the digits of the growth axis, then
 /// spaces and a newline so that the data starts at a multiple of 64; version 1.0 when the
-/// header length fits in 16 bits, else 2.0.
-pub fn format_header(dtype: DType, shape: &[usize], fortran_order: bool) -> Vec<u8> {
+/// header length fits in 16 bits, else 2.0. [`Error::Npy`] for an element type `.npy` has
+/// no spelling for (none of the current eleven).
+pub fn format_header(dtype: DType, shape: &[usize], fortran_order: bool) -> Result<Vec<u8>> {
     let descr = match dtype {
         DType::Int8 => "|i1",
         DType::UInt8 => "|u1",
@@ -162,6 +163,7 @@ pub fn format_header(dtype: DType, shape: &[usize], fortran_order: bool) -> Vec<
         DType::Float16 => "<f2",
         DType::Float32 => "<f4",
         DType::Float64 => "<f8",
+        other => return Err(npy_err(format!("no .npy element type for {other}"))),
     };
     let shape_repr = match shape {
         [] => "()".to_owned(),
@@ -210,7 +212,7 @@ pub fn format_header(dtype: DType, shape: &[usize], fortran_order: bool) -> Vec<
     out.extend_from_slice(dict.as_bytes());
     out.extend(std::iter::repeat_n(b' ', padlen));
     out.push(b'\n');
-    out
+    Ok(out)
 }
 
 /// The three entries of the header dict.
@@ -470,7 +472,7 @@ mod tests {
         // Bytes of numpy 2 `np.save` for np.zeros((2, 3)) and np.zeros((), 'u1') and a
         // Fortran-order int32 (3, 4).
         let expect = |dtype, shape: &[usize], f, text: &str| {
-            let h = format_header(dtype, shape, f);
+            let h = format_header(dtype, shape, f).unwrap();
             assert_eq!(h.len() % 64, 0);
             assert_eq!(&h[..8], b"\x93NUMPY\x01\x00");
             assert_eq!(u16::from_le_bytes([h[8], h[9]]) as usize, h.len() - 10);
@@ -503,7 +505,7 @@ mod tests {
             "{'descr': '<f2', 'fortran_order': False, 'shape': (7,), }",
         );
         // The growth-axis spaces: 21 minus the digits of shape[0] (C) or shape[-1] (F).
-        let h = format_header(DType::Float64, &[2, 3], false);
+        let h = format_header(DType::Float64, &[2, 3], false).unwrap();
         let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }";
         assert_eq!(
             &h[10..10 + dict.len() + 20],
@@ -522,7 +524,7 @@ mod tests {
                 (vec![3, 4], true),
                 (vec![1_000_000, 7, 1], false),
             ] {
-                let h = format_header(dtype, &shape, f);
+                let h = format_header(dtype, &shape, f).unwrap();
                 let p = parse_header(&h).unwrap();
                 assert_eq!(p.version, (1, 0));
                 assert_eq!(p.dtype, dtype);
@@ -543,7 +545,7 @@ mod tests {
     fn long_headers_use_version_2() {
         // Enough dimensions to exceed a 16-bit header length.
         let shape = vec![1usize; 30_000];
-        let h = format_header(DType::Int8, &shape, false);
+        let h = format_header(DType::Int8, &shape, false).unwrap();
         assert_eq!(&h[6..8], &[2, 0]);
         assert_eq!(h.len() % 64, 0);
         let p = parse_header(&h).unwrap();
@@ -733,7 +735,7 @@ mod tests {
     fn garbage_never_panics() {
         // A cheap deterministic fuzz: every prefix of a valid header, and random bytes after
         // the magic.
-        let valid = format_header(DType::Float32, &[2, 3, 4], true);
+        let valid = format_header(DType::Float32, &[2, 3, 4], true).unwrap();
         for n in 0..valid.len() {
             let _ = parse_header(&valid[..n]);
         }

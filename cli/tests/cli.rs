@@ -8,7 +8,8 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tensor_ipc::{DType, Tensor, npy, read_tensor, write_tensor};
+use tensor_ipc::{DType, Tensor, read_tensor, write_tensor};
+use tensor_ipc_cli::npy;
 
 use crate::common::data_dir;
 
@@ -281,7 +282,7 @@ fn check_npy_matches(npy_bytes: &[u8], tensor: &Tensor<'_>) {
     }
     assert_eq!(
         &npy_bytes[..header.data_offset],
-        npy::format_header(tensor.dtype(), tensor.shape(), fortran)
+        npy::format_header(tensor.dtype(), tensor.shape(), fortran).unwrap()
     );
 }
 
@@ -323,7 +324,7 @@ fn every_golden_vector_round_trips_through_npy() {
 
 /// A `.npy` file: `format_header`'s header with `dict` swapped in (when given), then `data`.
 fn npy_file(dtype: DType, shape: &[usize], fortran: bool, data: &[u8]) -> Vec<u8> {
-    let mut file = npy::format_header(dtype, shape, fortran);
+    let mut file = npy::format_header(dtype, shape, fortran).unwrap();
     file.extend_from_slice(data);
     file
 }

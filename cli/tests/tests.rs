@@ -1,0 +1,9 @@
+//! The CLI's one integration test binary: the `tensor-ipc` executable on the golden vectors,
+//! `.npy` round trips, hostile input, the pyarrow cross-check (`cli`), and conversions to and
+//! from sparse messages (`sparse`).
+
+mod cli;
+mod common;
+mod sparse;
+#[path = "../../tests/sparse_golden.rs"]
+mod sparse_golden;

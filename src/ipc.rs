@@ -132,6 +132,49 @@ pub struct TensorHeader {
     pub dim_names: Vec<String>,
 }
 
+impl TensorHeader {
+    /// The byte strides a reader gives this tensor over a body of `body_len` bytes, checked
+    /// as [`read_tensor`] checks them: every check but the data's alignment, which needs the
+    /// body itself. So a header read alone ([`read_message_header`]) is validated as the
+    /// whole message would be.
+    pub fn checked_strides(&self, body_len: usize) -> Result<Vec<usize>> {
+        let width = self.dtype.byte_width();
+        let shape = &self.shape;
+        let strides = match &self.strides {
+            None => layout::row_major_strides(shape, width)?,
+            Some(raw) => {
+                if raw.len() != shape.len() {
+                    return Err(Error::StridesLengthMismatch {
+                        shape_len: shape.len(),
+                        strides_len: raw.len(),
+                    });
+                }
+                // Arrow C++ skips every check for an empty tensor over an empty body, and the
+                // stride of an empty axis otherwise; such strides address nothing, so a
+                // negative one is kept as 0.
+                let unchecked = body_len == 0 && shape.contains(&0);
+                raw.iter()
+                    .zip(shape)
+                    .enumerate()
+                    .map(|(axis, (&stride, &size))| {
+                        if stride >= 0 {
+                            usize::try_from(stride)
+                                .map_err(|_| Error::Overflow { what: "a stride" })
+                        } else if unchecked || size == 0 {
+                            Ok(0)
+                        } else {
+                            Err(Error::NegativeStride { axis, stride })
+                        }
+                    })
+                    .collect::<Result<Vec<usize>>>()?
+            }
+        };
+        layout::check_strides_in_bounds(shape, &strides, width, body_len)?;
+        layout::dense_byte_len(shape, width)?;
+        Ok(strides)
+    }
+}
+
 /// The kind of message and its decoded header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -212,43 +255,14 @@ fn tensor_from_header<'a>(
     body: TensorData<'a>,
     options: &ReadOptions,
 ) -> Result<Tensor<'a>> {
+    let strides = header.checked_strides(body.len())?;
     let TensorHeader {
         dtype,
         shape,
-        strides,
         dim_names,
+        ..
     } = header;
     let width = dtype.byte_width();
-    let strides = match strides {
-        None => layout::row_major_strides(&shape, width)?,
-        Some(raw) => {
-            if raw.len() != shape.len() {
-                return Err(Error::StridesLengthMismatch {
-                    shape_len: shape.len(),
-                    strides_len: raw.len(),
-                });
-            }
-            // Arrow C++ skips every check for an empty tensor over an empty body, and the
-            // stride of an empty axis otherwise; such strides address nothing, so a negative
-            // one is kept as 0.
-            let unchecked = body.is_empty() && shape.contains(&0);
-            raw.iter()
-                .zip(&shape)
-                .enumerate()
-                .map(|(axis, (&stride, &size))| {
-                    if stride >= 0 {
-                        usize::try_from(stride).map_err(|_| Error::Overflow { what: "a stride" })
-                    } else if unchecked || size == 0 {
-                        Ok(0)
-                    } else {
-                        Err(Error::NegativeStride { axis, stride })
-                    }
-                })
-                .collect::<Result<Vec<usize>>>()?
-        }
-    };
-    layout::check_strides_in_bounds(&shape, &strides, width, body.len())?;
-    layout::dense_byte_len(&shape, width)?;
     let data = if body.is_empty() {
         body
     } else {

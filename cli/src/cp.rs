@@ -38,16 +38,14 @@ fn check_messages(location: &Location, mut input: Input) -> Result<()> {
     let mut index = 0;
     while input.position() < input.size() {
         let offset = input.position();
-        if let Some(message) = next_header(location, &mut input, index, hint)? {
-            if let tensor_ipc::Header::Tensor(header) = &message.header {
-                header
-                    .checked_strides(message.layout.body_len)
-                    .map_err(|e| {
-                        Error::command(format!(
-                            "{location}: message {index} at byte offset {offset}: {e}"
-                        ))
-                    })?;
-            }
+        let message = next_header(location, &mut input, index, hint)?;
+        if let Some(tensor_ipc::Header::Tensor(header)) = message.as_ref().map(|m| &m.header) {
+            let body_len = message.as_ref().map_or(0, |m| m.layout.body_len);
+            header.checked_strides(body_len).map_err(|e| {
+                Error::command(format!(
+                    "{location}: message {index} at byte offset {offset}: {e}"
+                ))
+            })?;
         }
         index += 1;
     }

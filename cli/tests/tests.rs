@@ -4,6 +4,8 @@
 
 mod cli;
 mod common;
+#[path = "../../tests/support/peers.rs"]
+mod peers;
 mod sparse;
 #[path = "../../tests/sparse_golden.rs"]
 mod sparse_golden;

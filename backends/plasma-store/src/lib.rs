@@ -195,11 +195,19 @@ impl StoreBuilder {
     /// A one-line description of the configuration.
     pub fn describe(&self) -> String {
         let memory = self.effective_memory();
+        let why = match (self.memory, shm_free()) {
+            (Some(_), _) => String::new(),
+            (None, Some(free)) => format!(
+                ": 80 % of /dev/shm's {:.2} GiB free; choose with -m",
+                gib(free)
+            ),
+            (None, None) => ": /dev/shm unreadable, a default; choose with -m".to_owned(),
+        };
         format!(
-            "socket {}, memory {} bytes ({:.2} GiB), segment in {}{}, external store {}, prefault {}, busy-poll {} us",
+            "socket {}, memory {} bytes ({:.2} GiB{why}), segment in {}{}, external store {}, prefault {}, busy-poll {} us",
             self.socket.display(),
             memory,
-            memory as f64 / f64::from(1u32 << 30),
+            gib(memory),
             self.directory
                 .as_ref()
                 .map_or_else(|| "memfd".to_string(), |d| d.display().to_string()),
@@ -289,12 +297,23 @@ fn bind(path: &Path, group_access: bool) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// The default capacity: 80% of the free space of `/dev/shm`, at least 64 MiB.
+/// The default capacity: 80% of the free space of `/dev/shm`, at least 64 MiB (1 GiB when
+/// `/dev/shm` cannot be read).
 pub fn default_memory() -> u64 {
-    match rustix::fs::statvfs("/dev/shm") {
-        Ok(st) => (st.f_bavail.saturating_mul(st.f_frsize) / 10 * 8).clamp(64 << 20, MAX_MEMORY),
-        Err(_) => 1 << 30,
+    match shm_free() {
+        Some(free) => (free / 10 * 8).clamp(64 << 20, MAX_MEMORY),
+        None => 1 << 30,
     }
+}
+
+/// Bytes free in `/dev/shm`.
+fn shm_free() -> Option<u64> {
+    let st = rustix::fs::statvfs("/dev/shm").ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 30)
 }
 
 /// A running store. Dropping it shuts it down.

@@ -6,7 +6,7 @@ use std::path::Path;
 use tensor_ipc::{Result as CodecResult, TensorSink};
 use tensor_ipc_file::FileSink;
 use tensor_ipc_object_store::ObjectStoreSink;
-use tensor_ipc_plasma::client::PlasmaSink;
+use tensor_ipc_plasma_client::PlasmaSink;
 
 use crate::error::{Error, Result, io_at, io_cause};
 use crate::location::Location;

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-pub(crate) use tensor_ipc_plasma::ObjectId;
-use tensor_ipc_plasma::client::{PlasmaClient, PlasmaSink};
+pub(crate) use tensor_ipc_plasma_client::ObjectId;
+use tensor_ipc_plasma_client::{PlasmaClient, PlasmaSink};
 
 use crate::error::{Result, fail};
 

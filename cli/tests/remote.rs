@@ -148,12 +148,13 @@ impl Store {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target/release/plasma-store"));
         if !binary.exists() {
-            let message = format!("no plasma-store at {}", binary.display());
-            assert!(
-                std::env::var("CI").map_or(true, |ci| ci != "true"),
-                "{message}"
+            crate::peers::skipped(
+                "cp with plasma: ids",
+                &format!(
+                    "no plasma-store at {} (cargo build --release -p tensor-ipc-plasma-store)",
+                    binary.display()
+                ),
             );
-            eprintln!("SKIPPED: {message} (cargo build --release -p tensor-ipc-plasma-store)");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -224,10 +225,10 @@ fn cp_between_files_urls_and_plasma_objects() {
     assert_eq!(lines, ok(&env, &["inspect", &id, "--socket", &socket]));
 
     // What a Plasma reader sees is the stream.
-    let client = tensor_ipc_plasma::client::PlasmaClient::connect(&store.socket).unwrap();
-    let mut source = tensor_ipc_plasma::client::PlasmaSource::get(
+    let client = tensor_ipc_plasma_client::PlasmaClient::connect(&store.socket).unwrap();
+    let mut source = tensor_ipc_plasma_client::PlasmaSource::get(
         &client,
-        tensor_ipc_plasma::ObjectId([b'1'; 20]),
+        tensor_ipc_plasma_client::ObjectId([b'1'; 20]),
         Some(Duration::from_secs(1)),
     )
     .unwrap();

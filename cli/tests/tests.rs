@@ -4,6 +4,8 @@
 
 mod cli;
 mod common;
+#[path = "../../tests/support/peers.rs"]
+mod peers;
 mod remote;
 #[path = "../../backends/object-store/tests/server.rs"]
 #[allow(dead_code)] // The CLI's tests use the shared server only.

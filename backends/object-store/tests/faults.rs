@@ -174,7 +174,9 @@ fn a_server_frozen_or_killed_mid_transfer() {
         .with_transfer(transfer.clone());
     let tensor = Tensor::from_vec((0..4 << 20).collect::<Vec<u32>>(), vec![4 << 20]).unwrap();
     let read_key = Path::from("read.tensor");
-    let mut sink = ObjectStoreSink::create(&storage, read_key.clone());
+    // Written with the default (patient) timeouts: a busy machine must not fail the setup.
+    let patient = server.s3.storage().with_transfer(transfer.clone());
+    let mut sink = ObjectStoreSink::create(&patient, read_key.clone());
     sink.write_tensor(&tensor).unwrap(); // 16 MiB
     sink.finish().unwrap();
 

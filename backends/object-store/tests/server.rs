@@ -2,7 +2,9 @@
 //! `.ci/s3-server.sh`: the shared one its `run` command starts (settings in
 //! `TENSOR_IPC_S3_*`), and private ones a fault test starts, freezes and kills.
 //!
-//! Without a server the tests that need one skip loudly, and fail under `CI=true`.
+//! Without a server the tests that need one skip loudly (recorded by `peers::skipped` in
+//! `target/peer-skips.log`), and fail under `CI`. The including test binary also includes
+//! `tests/support/peers.rs` as `peers`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,26 +23,17 @@ pub struct S3 {
     pub bucket: String,
 }
 
-/// `.ci/s3-server.sh`, found from the crate being tested (this file serves the CLI's tests
-/// too).
+/// `.ci/s3-server.sh`.
 fn script() -> PathBuf {
-    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    crate_dir
-        .ancestors()
-        .map(|dir| dir.join(".ci/s3-server.sh"))
-        .find(|script| script.exists())
-        .expect(".ci/s3-server.sh above the crate")
+    crate::peers::workspace_root().join(".ci/s3-server.sh")
 }
 
-/// No server: a failure under CI, a loud skip elsewhere.
-fn missing(what: &str) {
-    let message = format!(
-        "no S3 server ({what}); run the tests through `bash .ci/s3-server.sh run cargo test`"
+/// No server: a failure under CI, a recorded skip elsewhere.
+fn missing(why: &str) {
+    crate::peers::skipped(
+        "the tests against a real S3 server",
+        &format!("{why}; run them through `bash .ci/s3-server.sh run cargo test`"),
     );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{message}");
-    }
-    eprintln!("SKIPPED: {message}");
 }
 
 impl S3 {

@@ -5,6 +5,8 @@
 mod faults;
 mod local;
 mod memory;
+#[path = "../../../tests/support/peers.rs"]
+mod peers;
 mod recording;
 mod s3;
 mod server;

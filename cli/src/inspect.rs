@@ -15,7 +15,7 @@ use crate::message::{
 /// Prints the inspect lines of `location` on stdout. Only headers are read: an object's
 /// bodies are never fetched, a file's never touched.
 pub(crate) fn inspect(location: &Location, socket: Option<&Path>) -> Result<()> {
-    let mut input = Input::open(location, socket)?;
+    let mut input = Input::open_for_headers(location, socket)?;
     if input.size() == 0 {
         return fail(format!(
             "{location}: {} (no Arrow IPC message)",

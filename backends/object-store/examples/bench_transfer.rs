@@ -10,7 +10,8 @@
 //!
 //! Prints the seconds the operation took (from the URL's parsing to the object's completion
 //! or the tensor's arrival) on one line. Part size and concurrency come from
-//! `TENSOR_IPC_PART_MIB` and `TENSOR_IPC_CONCURRENCY` when set.
+//! `TENSOR_IPC_PART_MIB`, `TENSOR_IPC_CONCURRENCY` and
+//! `TENSOR_IPC_READ_AHEAD` (a SIZE) when set.
 
 use std::time::Instant;
 
@@ -29,6 +30,9 @@ fn storage(url: &str) -> Result<(ObjectStorage, Path)> {
     }
     if let Ok(n) = std::env::var("TENSOR_IPC_CONCURRENCY") {
         transfer = transfer.with_concurrency(n.parse()?);
+    }
+    if let Ok(bytes) = std::env::var("TENSOR_IPC_READ_AHEAD") {
+        transfer = transfer.with_read_ahead(parse_size(&bytes)?);
     }
     Ok((storage.with_transfer(transfer), path))
 }

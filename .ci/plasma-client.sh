@@ -18,7 +18,7 @@ cd "$root"
 
 venv="$root/target/venv-pyarrow11"
 if ! "$venv/bin/python" -c "import pyarrow, numpy; assert pyarrow.__version__ == '11.0.0'" 2>/dev/null; then
-  py="$(command -v python3.11 || command -v python3)"
+  py="$(bash "$root/.ci/python311.sh")"
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check pyarrow==11.0.0 "numpy<2"
 fi

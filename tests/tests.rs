@@ -4,6 +4,8 @@
 mod common;
 mod golden;
 mod hostile;
+#[path = "support/peers.rs"]
+mod peers;
 mod proptests;
 mod pyarrow_interop;
 mod sparse;

@@ -1,6 +1,6 @@
 //! The `tensor-ipc` binary: `inspect` lines for the golden vectors, `.npy` <-> tensor round
-//! trips, strided tensors, hostile input (one error line, non-zero exit, no panic), and, when
-//! `TENSOR_IPC_PYTHON` names a Python with pyarrow >= 26 and numpy >= 2, a byte-for-byte
+//! trips, strided tensors, hostile input (one error line, non-zero exit, no panic), and, with a
+//! Python with pyarrow >= 26 and numpy >= 2 (see `tests/support/peers.rs`), a byte-for-byte
 //! cross-check of `convert` against `pa.ipc.write_tensor(pa.Tensor.from_numpy(np.load(..)))`
 //! and `np.save` (`tests/python/npy_check.py`).
 
@@ -644,12 +644,11 @@ fn help_and_version() {
 /// Byte-for-byte agreement with pyarrow and NumPy, when a Python with both is available.
 #[test]
 fn npy_conversions_match_pyarrow() {
-    let Some(python) = std::env::var_os("TENSOR_IPC_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but TENSOR_IPC_PYTHON is not: the pyarrow cross-check must run in CI"
+    let Some(python) = crate::peers::current_pyarrow() else {
+        crate::peers::skipped(
+            "the pyarrow cross-check of the CLI's .npy conversions",
+            "no Python with pyarrow >= 26 (set TENSOR_IPC_PYTHON or run .ci/setup-python.sh)",
         );
-        eprintln!("skipping the pyarrow cross-check: TENSOR_IPC_PYTHON is not set");
         return;
     };
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/npy_check.py");
@@ -660,7 +659,7 @@ fn npy_conversions_match_pyarrow() {
             .arg(mode)
             .arg(dir.path())
             .output()
-            .expect("TENSOR_IPC_PYTHON runs");
+            .expect("the pyarrow Python runs");
         assert!(
             out.status.success(),
             "npy_check.py {mode} failed:\n{}{}",

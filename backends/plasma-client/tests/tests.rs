@@ -8,5 +8,7 @@ mod client_failure;
 mod client_interop;
 mod client_support;
 mod client_threads;
+#[path = "../../../tests/support/peers.rs"]
+mod peers;
 #[path = "../../plasma-store/tests/raw_client.rs"]
 mod raw_client;

@@ -1,5 +1,7 @@
 //! External stores that evicted objects spill to (`-e`): `hashtable://NAME` (in this
-//! process) and `file://DIR` (one file per object, which survives a restart).
+//! process), `file://DIR` (one file per object, which survives a restart), and object
+//! storage (`s3://bucket/prefix` and every other URL of the object-store backend), which
+//! `--write-through` shares between stores.
 //!
 //! An endpoint may end in `?size=BYTES` (suffixes as for `-m`): the most bytes of spilled
 //! objects the external store holds. Beyond it the store drops the objects spilled longest
@@ -43,26 +45,31 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use tensor_ipc::TensorSink;
+use tensor_ipc_object_store::{
+    ObjectStorage, ObjectStoreError, ObjectStoreSink, ObjectStoreSource,
+};
 use tensor_ipc_plasma_protocol::ObjectId;
 
 use crate::log;
 
-/// What the store keeps about a spilled object besides its bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpilledObject {
+/// What an external copy keeps of its object besides the bytes, so that the store (after a
+/// restart) or another store sharing the external one can serve it as its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
     /// Bytes of data (the first part of the object's bytes).
     pub data_size: u64,
     /// Bytes of metadata (the rest).
     pub metadata_size: u64,
-    /// The digest the object was sealed with.
-    pub digest: [u8; 8],
+    /// The digest the object was sealed with (8 bytes).
+    pub digest: Vec<u8>,
     /// When it was created, in seconds since the epoch.
     pub create_time: i64,
     /// How long its construction took, in seconds (-1 if unknown).
     pub construct_duration: i64,
 }
 
-impl SpilledObject {
+impl StoredObject {
     /// Data plus metadata bytes.
     pub fn size(&self) -> u64 {
         self.data_size.saturating_add(self.metadata_size)
@@ -70,8 +77,8 @@ impl SpilledObject {
 }
 
 /// Where evicted sealed objects go, and come back from on Get. The store calls it from
-/// several threads at once, never holding its own lock: implementations do their own
-/// locking.
+/// several threads at once (and its write-through thread), never holding its own lock:
+/// implementations do their own locking.
 ///
 /// Each spill of an object is a *copy*, numbered by the store (`copy`, increasing, never
 /// reused for that object): a removal or a take names the copy it means, so that one
@@ -79,8 +86,7 @@ impl SpilledObject {
 /// again and spilled again in between).
 pub trait ExternalStore: Send + Sync {
     /// Stores a copy of an object's bytes (data followed by metadata).
-    fn put(&self, id: &ObjectId, copy: u64, object: &SpilledObject, bytes: &[u8])
-    -> io::Result<()>;
+    fn put(&self, id: &ObjectId, copy: u64, object: &StoredObject, bytes: &[u8]) -> io::Result<()>;
     /// Fetches and removes a copy's bytes.
     fn take(&self, id: &ObjectId, copy: u64) -> io::Result<Vec<u8>>;
     /// Drops a copy.
@@ -88,13 +94,23 @@ pub trait ExternalStore: Send + Sync {
     /// Whether the copy is still there (a file can be deleted behind the store's back).
     fn contains(&self, id: &ObjectId, copy: u64) -> bool;
     /// The copies found there when the store started, oldest first (taken once).
-    fn recover(&self) -> Vec<(ObjectId, u64, SpilledObject)> {
+    fn recover(&self) -> Vec<(ObjectId, u64, StoredObject)> {
         Vec::new()
     }
     /// The most bytes of objects it holds (`?size=`), if bounded.
     fn limit(&self) -> Option<u64>;
     /// The endpoint, for log lines.
     fn name(&self) -> &str;
+    /// An object this store never held, as another store sharing the external one wrote it
+    /// (`--write-through`): `Ok(None)` when there is none. Default: none.
+    fn fetch(&self, _id: &ObjectId) -> io::Result<Option<(StoredObject, Vec<u8>)>> {
+        Ok(None)
+    }
+    /// Whether other stores read this one's copies (`--write-through`), so copies are kept
+    /// after a restore or a delete. Default: no.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// `hashtable://NAME`: a table in this process's memory.
@@ -120,7 +136,7 @@ impl HashTableStore {
 }
 
 impl ExternalStore for HashTableStore {
-    fn put(&self, id: &ObjectId, copy: u64, _: &SpilledObject, bytes: &[u8]) -> io::Result<()> {
+    fn put(&self, id: &ObjectId, copy: u64, _: &StoredObject, bytes: &[u8]) -> io::Result<()> {
         let mut kept = Vec::new();
         kept.try_reserve_exact(bytes.len())
             .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
@@ -170,21 +186,22 @@ pub const SPILL_VERSION: u32 = 1;
 pub const SPILL_HEADER: usize = 64;
 
 /// Encodes a spill file's header.
-fn encode_header(object: &SpilledObject) -> [u8; SPILL_HEADER] {
+fn encode_header(object: &StoredObject) -> [u8; SPILL_HEADER] {
     let mut h = [0u8; SPILL_HEADER];
     h[0..8].copy_from_slice(&SPILL_MAGIC);
     h[8..12].copy_from_slice(&SPILL_VERSION.to_le_bytes());
     h[12..16].copy_from_slice(&(SPILL_HEADER as u32).to_le_bytes());
     h[16..24].copy_from_slice(&object.data_size.to_le_bytes());
     h[24..32].copy_from_slice(&object.metadata_size.to_le_bytes());
-    h[32..40].copy_from_slice(&object.digest);
+    let digest = &object.digest[..object.digest.len().min(8)];
+    h[32..32 + digest.len()].copy_from_slice(digest);
     h[40..48].copy_from_slice(&object.create_time.to_le_bytes());
     h[48..56].copy_from_slice(&object.construct_duration.to_le_bytes());
     h
 }
 
 /// Decodes a spill file's header, checking it against the file's length.
-fn decode_header(h: &[u8; SPILL_HEADER], file_len: u64) -> Result<SpilledObject, String> {
+fn decode_header(h: &[u8; SPILL_HEADER], file_len: u64) -> Result<StoredObject, String> {
     let word = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().expect("8 bytes"));
     if h[0..8] != SPILL_MAGIC {
         return Err("no spill file magic".into());
@@ -194,10 +211,10 @@ fn decode_header(h: &[u8; SPILL_HEADER], file_len: u64) -> Result<SpilledObject,
     if version != SPILL_VERSION || header as usize != SPILL_HEADER {
         return Err(format!("format version {version} (header {header} bytes)"));
     }
-    let object = SpilledObject {
+    let object = StoredObject {
         data_size: word(16),
         metadata_size: word(24),
-        digest: h[32..40].try_into().expect("8 bytes"),
+        digest: h[32..40].to_vec(),
         create_time: word(40) as i64,
         construct_duration: word(48) as i64,
     };
@@ -219,7 +236,7 @@ pub struct FileStore {
     name: String,
     dir: PathBuf,
     limit: Option<u64>,
-    recovered: Mutex<Vec<(ObjectId, u64, SpilledObject)>>,
+    recovered: Mutex<Vec<(ObjectId, u64, StoredObject)>>,
     /// Holds the directory's `flock` while the store lives.
     _lock: File,
 }
@@ -264,7 +281,7 @@ impl FileStore {
         self.dir.join(format!(".{}.tmp", file_name(id, copy)))
     }
 
-    fn write(&self, path: &Path, object: &SpilledObject, bytes: &[u8]) -> io::Result<()> {
+    fn write(&self, path: &Path, object: &StoredObject, bytes: &[u8]) -> io::Result<()> {
         let mut file = File::create(path)?;
         file.write_all(&encode_header(object))?;
         file.write_all(bytes)?;
@@ -289,8 +306,8 @@ fn parse_file_name(name: &str) -> Option<(ObjectId, u64)> {
 /// Scans a spill directory at start-up: removes what is not a whole spill file with a spill
 /// file's name (and the older copies of an object), returns the newest copy of each object,
 /// oldest first.
-fn recover(dir: &Path) -> io::Result<Vec<(ObjectId, u64, SpilledObject)>> {
-    let mut found: HashMap<ObjectId, (std::time::SystemTime, u64, SpilledObject)> = HashMap::new();
+fn recover(dir: &Path) -> io::Result<Vec<(ObjectId, u64, StoredObject)>> {
+    let mut found: HashMap<ObjectId, (std::time::SystemTime, u64, StoredObject)> = HashMap::new();
     let remove = |path: &Path, why: &str| {
         log(&format!("removing {}: {why}", path.display()));
         let _ = std::fs::remove_file(path);
@@ -346,7 +363,7 @@ fn recover(dir: &Path) -> io::Result<Vec<(ObjectId, u64, SpilledObject)>> {
         .collect())
 }
 
-fn read_header(path: &Path) -> Result<(SpilledObject, std::time::SystemTime), String> {
+fn read_header(path: &Path) -> Result<(StoredObject, std::time::SystemTime), String> {
     let mut file = File::open(path).map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if !meta.is_file() {
@@ -360,13 +377,7 @@ fn read_header(path: &Path) -> Result<(SpilledObject, std::time::SystemTime), St
 }
 
 impl ExternalStore for FileStore {
-    fn put(
-        &self,
-        id: &ObjectId,
-        copy: u64,
-        object: &SpilledObject,
-        bytes: &[u8],
-    ) -> io::Result<()> {
+    fn put(&self, id: &ObjectId, copy: u64, object: &StoredObject, bytes: &[u8]) -> io::Result<()> {
         let temporary = self.temporary(id, copy);
         let written = self
             .write(&temporary, object, bytes)
@@ -407,7 +418,7 @@ impl ExternalStore for FileStore {
         self.path(id, copy).is_file()
     }
 
-    fn recover(&self) -> Vec<(ObjectId, u64, SpilledObject)> {
+    fn recover(&self) -> Vec<(ObjectId, u64, StoredObject)> {
         std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -420,30 +431,258 @@ impl ExternalStore for FileStore {
     }
 }
 
-/// Parses an `-e` endpoint: `hashtable://NAME` or `file://DIR`, either with `?size=BYTES`.
-/// `capacity` is the store's; twice it is the default bound of a hash table.
-pub fn from_endpoint(endpoint: &str, capacity: u64) -> Result<Arc<dyn ExternalStore>, String> {
+/// The marker that ends every object an [`ObjectStoreExternal`] writes.
+const TRAILER_MAGIC: &[u8; 8] = b"TIPCPLS1";
+
+/// Bytes after an object's data and metadata: the marker, the two sizes and the digest.
+const TRAILER_LEN: usize = 32;
+
+/// An object store (`s3://bucket/prefix`, `gs://`, `az://`, `http(s)://`, `memory://`): one
+/// object per Plasma object under the prefix, named by its hex id, holding its data, its
+/// metadata and a 32-byte trailer (`TIPCPLS1`, data size and metadata size as u64 LE, the
+/// 8-byte digest), so any store sharing the bucket can serve it. Large objects go up as
+/// multipart uploads and come back in concurrent ranged reads; nothing is visible before an
+/// upload completes.
+pub struct ObjectStoreExternal {
+    storage: ObjectStorage,
+    prefix: tensor_ipc_object_store::Path,
+    shared: bool,
+    name: String,
+    limit: Option<u64>,
+}
+
+impl ObjectStoreExternal {
+    /// The store a URL names (configured from the environment as the backend does it);
+    /// `shared` for `--write-through`.
+    pub fn from_url(url: &str, shared: bool) -> Result<Self, ObjectStoreError> {
+        let (storage, prefix) = ObjectStorage::from_url(url)?;
+        Ok(Self::new(storage, prefix, shared))
+    }
+
+    /// Objects under `prefix` of `storage`.
+    pub fn new(
+        storage: ObjectStorage,
+        prefix: tensor_ipc_object_store::Path,
+        shared: bool,
+    ) -> Self {
+        let name = storage.url_of(&prefix);
+        Self {
+            storage,
+            prefix,
+            shared,
+            name,
+            limit: None,
+        }
+    }
+
+    /// Bounds what it holds (`?size=`).
+    fn with_limit(mut self, limit: Option<u64>) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    fn key(&self, id: &ObjectId) -> tensor_ipc_object_store::Path {
+        self.prefix.clone().join(id.hex())
+    }
+
+    /// The copy of `id`, split into its description and bytes; `Ok(None)` when absent.
+    fn get(&self, id: &ObjectId) -> io::Result<Option<(StoredObject, Vec<u8>)>> {
+        let key = self.key(id);
+        let mut source = match ObjectStoreSource::open(&self.storage, key) {
+            Ok(source) => source,
+            Err(ObjectStoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let len = usize::try_from(source.size())
+            .map_err(|_| invalid(format!("{}: too large", source.url())))?;
+        let bytes = tensor_ipc::TensorSource::take(&mut source, len).map_err(core_to_io)?;
+        let (object, len) = parse_trailer(bytes.as_bytes())
+            .map_err(|why| invalid(format!("{}: {why}", source.url())))?;
+        Ok(Some((object, bytes.as_bytes()[..len].to_vec())))
+    }
+}
+
+/// Splits a copy into its description and the length of its data and metadata.
+fn parse_trailer(bytes: &[u8]) -> Result<(StoredObject, usize), String> {
+    let at = bytes
+        .len()
+        .checked_sub(TRAILER_LEN)
+        .ok_or("shorter than the trailer of a tensor-ipc plasma object")?;
+    let trailer = &bytes[at..];
+    if &trailer[..8] != TRAILER_MAGIC {
+        return Err("not an object written by a tensor-ipc plasma-store".into());
+    }
+    let word = |i: usize| u64::from_le_bytes(trailer[i..i + 8].try_into().expect("8 bytes"));
+    let (data_size, metadata_size) = (word(8), word(16));
+    if data_size.checked_add(metadata_size) != Some(at as u64) {
+        return Err(format!(
+            "the trailer announces {data_size} + {metadata_size} bytes, the copy has {at}"
+        ));
+    }
+    let object = StoredObject {
+        data_size,
+        metadata_size,
+        digest: trailer[24..32].to_vec(),
+        create_time: 0,
+        construct_duration: -1,
+    };
+    Ok((object, at))
+}
+
+fn trailer(object: &StoredObject) -> io::Result<[u8; TRAILER_LEN]> {
+    let digest: [u8; 8] = object
+        .digest
+        .as_slice()
+        .try_into()
+        .map_err(|_| invalid(format!("a digest of {} bytes", object.digest.len())))?;
+    let mut out = [0u8; TRAILER_LEN];
+    out[..8].copy_from_slice(TRAILER_MAGIC);
+    out[8..16].copy_from_slice(&object.data_size.to_le_bytes());
+    out[16..24].copy_from_slice(&object.metadata_size.to_le_bytes());
+    out[24..].copy_from_slice(&digest);
+    Ok(out)
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+fn core_to_io(e: tensor_ipc::Error) -> io::Error {
+    match e {
+        tensor_ipc::Error::Io(e) => e,
+        other => invalid(other.to_string()),
+    }
+}
+
+/// Object keys are the ids (so stores sharing a bucket find each other's objects): copy
+/// numbers are not part of them.
+impl ExternalStore for ObjectStoreExternal {
+    fn put(
+        &self,
+        id: &ObjectId,
+        _copy: u64,
+        object: &StoredObject,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        let trailer = trailer(object)?;
+        let total = bytes.len() + TRAILER_LEN;
+        if self.shared {
+            // An evicted object of a write-through store was uploaded when it was sealed
+            // (sealed objects never change): spilling it needs no second upload.
+            match self.storage.head(&self.key(id)) {
+                Ok(info) if info.size == total as u64 => return Ok(()),
+                Ok(_) | Err(ObjectStoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut sink = ObjectStoreSink::create(&self.storage, self.key(id));
+        sink.write_parts(total, &[bytes, &trailer])
+            .map_err(core_to_io)?;
+        sink.finish()?;
+        Ok(())
+    }
+
+    fn take(&self, id: &ObjectId, _copy: u64) -> io::Result<Vec<u8>> {
+        let (_, bytes) = self.get(id)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such object", self.storage.url_of(&self.key(id))),
+            )
+        })?;
+        if !self.shared {
+            self.storage.delete(&self.key(id))?;
+        }
+        Ok(bytes)
+    }
+
+    fn remove(&self, id: &ObjectId, _copy: u64) {
+        if !self.shared {
+            let _ = self.storage.delete(&self.key(id));
+        }
+    }
+
+    fn contains(&self, id: &ObjectId, _copy: u64) -> bool {
+        // Only a definite "not found" counts as missing; an unreachable store is not proof.
+        !matches!(
+            self.storage.head(&self.key(id)),
+            Err(ObjectStoreError::NotFound { .. })
+        )
+    }
+
+    fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fetch(&self, id: &ObjectId) -> io::Result<Option<(StoredObject, Vec<u8>)>> {
+        self.get(id)
+    }
+
+    fn shared(&self) -> bool {
+        self.shared
+    }
+}
+
+/// Parses an `-e` endpoint: `hashtable://NAME`, `file://DIR`, or any object-store URL
+/// (`s3://bucket/prefix`, `gs://`, `az://`, `http(s)://`, `memory://`), each with an optional
+/// `?size=BYTES` bound. `capacity` is the store's; twice it is the default bound of a hash
+/// table. `shared` (`--write-through`) needs an object store.
+pub fn from_endpoint(
+    endpoint: &str,
+    capacity: u64,
+    shared: bool,
+) -> Result<Arc<dyn ExternalStore>, String> {
     let (kind, rest) = endpoint
         .split_once("://")
         .ok_or_else(|| format!("external store endpoint {endpoint:?} is not NAME://..."))?;
-    let (place, limit) = match rest.rsplit_once('?') {
-        Some((place, query)) => {
+    let object_store = matches!(
+        kind,
+        "s3" | "s3a"
+            | "gs"
+            | "az"
+            | "adl"
+            | "azure"
+            | "abfs"
+            | "abfss"
+            | "http"
+            | "https"
+            | "memory"
+    );
+    let (url, place, limit) = match endpoint.rsplit_once('?') {
+        Some((url, query)) if query.starts_with("size=") || !object_store => {
             let size = query.strip_prefix("size=").ok_or_else(|| {
                 format!("external store endpoint {endpoint:?}: unknown option {query:?} (size=BYTES is known)")
             })?;
-            (place, Some(crate::parse_size(size)?))
+            let place = url.split_once("://").map_or("", |(_, p)| p);
+            (url, place, Some(crate::parse_size(size)?))
         }
-        None => (rest, None),
+        _ => (endpoint, rest, None),
     };
-    match kind {
-        "hashtable" => Ok(Arc::new(HashTableStore::new(
-            endpoint,
+    let local: Option<Arc<dyn ExternalStore>> = match kind {
+        "hashtable" => Some(Arc::new(HashTableStore::new(
+            url,
             limit.unwrap_or(capacity.saturating_mul(2)),
         ))),
-        "file" if !place.is_empty() => FileStore::open(PathBuf::from(place), limit)
-            .map(|s| Arc::new(s) as Arc<dyn ExternalStore>)
-            .map_err(|e| format!("external store directory {place:?}: {e}")),
-        _ => Err(format!("no such external store \"{kind}\"")),
+        "file" if !place.is_empty() => Some(
+            FileStore::open(PathBuf::from(place), limit)
+                .map(|s| Arc::new(s) as Arc<dyn ExternalStore>)
+                .map_err(|e| format!("external store directory {place:?}: {e}"))?,
+        ),
+        _ if object_store => None,
+        _ => return Err(format!("no such external store \"{kind}\"")),
+    };
+    match local {
+        Some(_) if shared => Err(format!(
+            "--write-through needs an object store that other stores reach (s3://, gs://, az://, \
+             http(s)://), not {kind}://"
+        )),
+        Some(store) => Ok(store),
+        None => ObjectStoreExternal::from_url(url, shared)
+            .map(|s| Arc::new(s.with_limit(limit)) as Arc<dyn ExternalStore>)
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -451,11 +690,11 @@ pub fn from_endpoint(endpoint: &str, capacity: u64) -> Result<Arc<dyn ExternalSt
 mod tests {
     use super::*;
 
-    fn object(data: u64, metadata: u64) -> SpilledObject {
-        SpilledObject {
+    fn object(data: u64, metadata: u64) -> StoredObject {
+        StoredObject {
             data_size: data,
             metadata_size: metadata,
-            digest: [9; 8],
+            digest: vec![9; 8],
             create_time: 1_700_000_000,
             construct_duration: 2,
         }
@@ -463,23 +702,26 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert!(from_endpoint("hashtable://test", 100).is_ok());
+        assert!(from_endpoint("hashtable://test", 100, false).is_ok());
         assert_eq!(
-            from_endpoint("hashtable://test", 100).unwrap().limit(),
+            from_endpoint("hashtable://test", 100, false)
+                .unwrap()
+                .limit(),
             Some(200)
         );
         assert_eq!(
-            from_endpoint("hashtable://test?size=2K", 100)
+            from_endpoint("hashtable://test?size=2K", 100, false)
                 .unwrap()
                 .limit(),
             Some(2048)
         );
-        assert!(from_endpoint("hashtable://test?colour=red", 100).is_err());
-        assert!(from_endpoint("hashtable://test?size=lots", 100).is_err());
-        assert!(from_endpoint("nope://x", 100).is_err());
-        assert!(from_endpoint("plain", 100).is_err());
+        assert!(from_endpoint("hashtable://test?colour=red", 100, false).is_err());
+        assert!(from_endpoint("hashtable://test?size=lots", 100, false).is_err());
+        assert!(from_endpoint("hashtable://test", 100, true).is_err());
+        assert!(from_endpoint("nope://x", 100, false).is_err());
+        assert!(from_endpoint("plain", 100, false).is_err());
         let dir = tempfile::tempdir().unwrap();
-        let s = from_endpoint(&format!("file://{}", dir.path().display()), 100).unwrap();
+        let s = from_endpoint(&format!("file://{}", dir.path().display()), 100, false).unwrap();
         assert_eq!(s.limit(), None);
         let id = ObjectId([3; 20]);
         s.put(&id, 1, &object(2, 1), b"abc").unwrap();
@@ -594,5 +836,58 @@ mod tests {
             parse_file_name(&format!("{}.{}", id.hex(), "G".repeat(16))),
             None
         );
+    }
+
+    #[test]
+    fn object_store_copies_carry_sizes_and_digest() {
+        for shared in [false, true] {
+            let url = format!("memory://external-unit-{shared}/spill");
+            let s = from_endpoint(&url, 100, shared).unwrap();
+            assert_eq!(s.shared(), shared);
+            let id = ObjectId([4; 20]);
+            assert!(s.fetch(&id).unwrap().is_none());
+            s.put(&id, 1, &object(4, 2), b"datamd").unwrap();
+            let (found, bytes) = s.fetch(&id).unwrap().unwrap();
+            assert_eq!(
+                (found.digest, bytes),
+                (object(4, 2).digest, b"datamd".to_vec())
+            );
+            assert!(s.contains(&id, 1));
+            assert_eq!(s.take(&id, 1).unwrap(), b"datamd");
+            // A shared copy stays for the other stores; a private one is gone.
+            assert_eq!(s.fetch(&id).unwrap().is_some(), shared);
+            s.remove(&id, 1);
+            assert_eq!(s.fetch(&id).unwrap().is_some(), shared);
+        }
+    }
+
+    #[test]
+    fn foreign_or_damaged_copies_are_errors() {
+        assert!(parse_trailer(b"short").is_err());
+        let mut bytes = b"abcd".to_vec();
+        bytes.extend(trailer(&object(4, 0)).unwrap());
+        let (found, len) = parse_trailer(&bytes).unwrap();
+        assert_eq!(
+            (found.data_size, found.digest, len),
+            (4, object(4, 0).digest, 4)
+        );
+        let mut wrong_size = b"abc".to_vec();
+        wrong_size.extend(trailer(&object(4, 0)).unwrap());
+        assert!(
+            parse_trailer(&wrong_size)
+                .unwrap_err()
+                .contains("announces")
+        );
+        let mut foreign = bytes.clone();
+        foreign[4] = b'X';
+        assert!(
+            parse_trailer(&foreign)
+                .unwrap_err()
+                .contains("not an object")
+        );
+        let huge = object(u64::MAX, 1);
+        let mut overflow = Vec::new();
+        overflow.extend(trailer(&huge).unwrap());
+        assert!(parse_trailer(&overflow).is_err());
     }
 }

@@ -23,6 +23,7 @@ use crate::notify::Subscriber;
 use crate::server::{End, Shared};
 use crate::spill::run_external_io;
 use crate::state::{BatchItem, ClientId};
+use crate::writethrough::fetch_missing;
 
 /// Serves one request of the connection's client.
 pub(crate) fn handle(shared: &Shared, conn: &mut Conn, request: AnyRequest) -> Result<(), End> {
@@ -108,7 +109,7 @@ fn connect(shared: &Shared, conn: &mut Conn) -> Result<(), End> {
 }
 
 fn create(shared: &Shared, conn: &mut Conn, client: ClientId, r: CreateRequest) -> Result<(), End> {
-    let result = shared.with_space(conn, |state| {
+    let result = shared.with_space(conn.may_block(), |state| {
         let spec = state.create(
             client,
             r.object_id,
@@ -164,7 +165,7 @@ fn create_inline(
         .iter()
         .map(|(id, data, metadata, _)| (*id, data.len() as u64, metadata.len() as u64))
         .collect();
-    let created = shared.with_space(conn, |state| {
+    let created = shared.with_space(conn.may_block(), |state| {
         Ok((
             state.create_batch(client, &sizes, evict_if_full)?,
             state.segment().clone(),
@@ -306,6 +307,9 @@ fn contains(shared: &Shared, conn: &mut Conn, r: ContainsRequest) -> Result<(), 
     )
 }
 
+/// How often a waiting Get looks for its missing objects in a shared external store.
+const EXTERNAL_LOOK_PERIOD: Duration = Duration::from_secs(1);
+
 /// Longest a waiting Get sleeps before checking whether its client hung up.
 const HANGUP_POLL: Duration = Duration::from_millis(100);
 
@@ -334,6 +338,7 @@ fn get(shared: &Shared, conn: &mut Conn, client: ClientId, r: GetRequest) -> Res
     // Ids seen in the external store: one that then disappears could not be restored (or
     // was deleted) and is answered not found at once, however long the timeout.
     let mut spilled: HashSet<ObjectId> = HashSet::new();
+    let mut next_look = Instant::now();
     loop {
         let mut lost = 0;
         for id in &distinct {
@@ -354,6 +359,24 @@ fn get(shared: &Shared, conn: &mut Conn, client: ClientId, r: GetRequest) -> Res
         if !conn.may_block() {
             // Answerable now (checked above): the missing ones are unknown, timeout 0.
             break;
+        }
+        if Instant::now() >= next_look && state.shares_external() {
+            // Written through by another store sharing the bucket? Look before waiting, and
+            // about once a second while waiting.
+            let unknown: Vec<ObjectId> = distinct
+                .iter()
+                .filter(|id| !found.contains_key(id) && !state.knows(id))
+                .copied()
+                .collect();
+            next_look = Instant::now() + EXTERNAL_LOOK_PERIOD;
+            if !unknown.is_empty() {
+                drop(state);
+                let arrived = fetch_missing(shared, &unknown);
+                state = shared.lock();
+                if arrived {
+                    continue;
+                }
+            }
         }
         if state.external_io_pending() {
             // Evicted objects on their way back (or memory for them on its way out): do

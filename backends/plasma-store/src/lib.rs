@@ -32,6 +32,7 @@ mod segment;
 mod server;
 mod spill;
 mod state;
+mod writethrough;
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -43,8 +44,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use external::{
-    ExternalStore, FileStore, HashTableStore, SPILL_HEADER, SPILL_MAGIC, SPILL_VERSION,
-    SpilledObject,
+    ExternalStore, FileStore, HashTableStore, ObjectStoreExternal, SPILL_HEADER, SPILL_MAGIC,
+    SPILL_VERSION, StoredObject,
 };
 
 /// Most simultaneous client connections; more are refused (closed).
@@ -136,6 +137,7 @@ pub struct StoreBuilder {
     directory: Option<PathBuf>,
     hugepages: bool,
     external: Option<String>,
+    write_through: bool,
     prefault: Option<bool>,
     busy_poll: Duration,
     dedicated_clients: Option<usize>,
@@ -159,6 +161,7 @@ impl StoreBuilder {
             directory: None,
             hugepages: false,
             external: None,
+            write_through: false,
             prefault: None,
             busy_poll: DEFAULT_BUSY_POLL,
             dedicated_clients: None,
@@ -192,9 +195,20 @@ impl StoreBuilder {
         self
     }
 
-    /// An external store endpoint (`-e`): `hashtable://NAME` or `file://DIR`.
+    /// An external store endpoint (`-e`): `hashtable://NAME`, `file://DIR`, or an
+    /// object-store URL (`s3://bucket/prefix`, `gs://`, `az://`, `http(s)://`, `memory://`)
+    /// configured from the environment as the object-store backend does it.
     pub fn external_store(mut self, endpoint: impl Into<String>) -> Self {
         self.external = Some(endpoint.into());
+        self
+    }
+
+    /// Write every sealed object to the external store too (`--write-through`), after the
+    /// seal's reply and off the request threads, with its sizes and digest; and look there
+    /// for an id this store does not hold before a get waits for it. Stores sharing one
+    /// bucket so serve each other's objects. Needs an object-store `-e`.
+    pub fn write_through(mut self, on: bool) -> Self {
+        self.write_through = on;
         self
     }
 
@@ -256,16 +270,28 @@ impl StoreBuilder {
     /// A one-line description of the configuration.
     pub fn describe(&self) -> String {
         let memory = self.effective_memory();
+        let why = match (self.memory, shm_free()) {
+            (Some(_), _) => String::new(),
+            (None, Some(free)) => format!(
+                ": 80 % of /dev/shm's {:.2} GiB free; choose with -m",
+                gib(free)
+            ),
+            (None, None) => ": /dev/shm unreadable, a default; choose with -m".to_owned(),
+        };
         format!(
-            "socket {}, memory {} bytes ({:.2} GiB), segment in {}{}, external store {}, prefault {}, busy-poll {} us",
+            "socket {}, memory {} bytes ({:.2} GiB{why}), segment in {}{}, external store {}, prefault {}, busy-poll {} us",
             self.socket.display(),
             memory,
-            memory as f64 / f64::from(1u32 << 30),
+            gib(memory),
             self.directory
                 .as_ref()
                 .map_or_else(|| "memfd".to_string(), |d| d.display().to_string()),
             if self.hugepages { " (hugepages)" } else { "" },
-            self.external.as_deref().unwrap_or("none"),
+            match (&self.external, self.write_through) {
+                (Some(e), true) => format!("{e} (write-through)"),
+                (Some(e), false) => e.clone(),
+                (None, _) => "none".to_owned(),
+            },
             self.prefault.unwrap_or(memory <= PREFAULT_AUTO_LIMIT),
             self.busy_poll.as_micros(),
         )
@@ -279,13 +305,19 @@ impl StoreBuilder {
                 "memory must be between 1 and {MAX_MEMORY} bytes, got {memory}"
             )));
         }
+        if self.write_through && self.external.is_none() {
+            return Err(StoreError::Config(
+                "--write-through needs an external store (-e s3://bucket/prefix)".into(),
+            ));
+        }
         if self.hugepages && self.directory.is_none() && cfg!(not(target_os = "linux")) {
             return Err(StoreError::Config("hugepages need -d".into()));
         }
         let external = match &self.external {
-            Some(endpoint) => {
-                Some(external::from_endpoint(endpoint, memory).map_err(StoreError::Config)?)
-            }
+            Some(endpoint) => Some(
+                external::from_endpoint(endpoint, memory, self.write_through)
+                    .map_err(StoreError::Config)?,
+            ),
             None => None,
         };
         let segment =
@@ -313,6 +345,13 @@ impl StoreBuilder {
         }
         let mut state = state::State::new(memory, segment, external);
         state.set_notification_memory(self.notification_memory);
+        let jobs = if self.write_through {
+            let (queue, jobs) = std::sync::mpsc::channel();
+            state.set_write_through(queue);
+            Some(jobs)
+        } else {
+            None
+        };
         let shared = Arc::new(
             server::Shared::new(
                 state,
@@ -327,6 +366,11 @@ impl StoreBuilder {
             )
             .map_err(|e| StoreError::Config(format!("cannot create the event loop: {e}")))?,
         );
+        if let Some(jobs) = jobs {
+            writethrough::spawn_writer(Arc::clone(&shared), jobs).map_err(|e| {
+                StoreError::Config(format!("cannot start the write-through thread: {e}"))
+            })?;
+        }
         let listener =
             bind(&self.socket, self.group_access).map_err(|source| StoreError::Socket {
                 path: self.socket.clone(),
@@ -395,12 +439,23 @@ fn bind(path: &Path, group_access: bool) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// The default capacity: 80% of the free space of `/dev/shm`, at least 64 MiB.
+/// The default capacity: 80% of the free space of `/dev/shm`, at least 64 MiB (1 GiB when
+/// `/dev/shm` cannot be read).
 pub fn default_memory() -> u64 {
-    match rustix::fs::statvfs("/dev/shm") {
-        Ok(st) => (st.f_bavail.saturating_mul(st.f_frsize) / 10 * 8).clamp(64 << 20, MAX_MEMORY),
-        Err(_) => 1 << 30,
+    match shm_free() {
+        Some(free) => (free / 10 * 8).clamp(64 << 20, MAX_MEMORY),
+        None => 1 << 30,
     }
+}
+
+/// Bytes free in `/dev/shm`.
+fn shm_free() -> Option<u64> {
+    let st = rustix::fs::statvfs("/dev/shm").ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 30)
 }
 
 /// A running store. Dropping it shuts it down.

@@ -190,11 +190,11 @@ impl Shared {
     /// (without the lock), or waits for the request doing it, and runs `allocating` again as
     /// long as memory is being freed. The work it queued is always done before it returns.
     ///
-    /// On a connection that may not block, `Err(None)` instead of doing or waiting for that
-    /// work: the request goes to a thread of its own and runs again there.
+    /// Unless it `may_block`, `Err(None)` instead of doing or waiting for that work: the
+    /// request goes to a thread of its own and runs again there.
     pub(crate) fn with_space<T>(
         &self,
-        conn: &Conn,
+        may_block: bool,
         mut allocating: impl FnMut(&mut State) -> Result<T, Status>,
     ) -> Result<T, Option<Status>> {
         let deadline = Instant::now() + SPILL_WAIT;
@@ -203,7 +203,7 @@ impl Shared {
             let result = allocating(&mut state);
             let retry = matches!(result, Err(Status::OutOfMemory)) && state.external_io_pending();
             drop(state);
-            if !conn.may_block() {
+            if !may_block {
                 self.kick_external_io();
                 return match result {
                     Err(_) if retry => Err(None),

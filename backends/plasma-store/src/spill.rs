@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tensor_ipc_plasma_protocol::ObjectId;
 
-use crate::external::SpilledObject;
+use crate::external::StoredObject;
 
 use crate::server::Shared;
 
@@ -30,7 +30,7 @@ pub(crate) struct Spill {
     pub(crate) offset: u64,
     pub(crate) len: usize,
     /// What the external store keeps with the bytes.
-    pub(crate) object: SpilledObject,
+    pub(crate) object: StoredObject,
 }
 
 /// An evicted object on its way back into memory allocated for it.

@@ -11,10 +11,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use offset_allocator::{Allocation, Allocator};
 use tensor_ipc_plasma_protocol::{ObjectId, ObjectInfo, ObjectSpec, Status, notification};
 
-use crate::external::{ExternalStore, SpilledObject};
+use crate::external::{ExternalStore, StoredObject};
 use crate::notify::{Budget, Notification, Subscriber};
 use crate::segment::Segment;
 use crate::spill::{ExternalIo, Restore, Spill};
+use crate::writethrough::{Published, WRITE_THROUGH_CLIENT};
 use crate::{RateLimitedLog, log};
 
 /// Most ids of objects lost from the external store remembered (see `State::is_lost`).
@@ -76,12 +77,12 @@ impl Entry {
         self.data_size + self.metadata_size
     }
 
-    /// What the external store keeps with its bytes.
-    fn spilled(&self) -> SpilledObject {
-        SpilledObject {
+    /// What an external copy keeps with its bytes.
+    fn stored(&self) -> StoredObject {
+        StoredObject {
             data_size: self.data_size,
             metadata_size: self.metadata_size,
-            digest: self.digest.as_slice().try_into().unwrap_or_default(),
+            digest: self.digest.clone(),
             create_time: self.create_time,
             construct_duration: self.construct_duration,
         }
@@ -157,6 +158,8 @@ pub(crate) struct State {
     quota_total: u64,
     num_evictions: u64,
     bytes_evicted: u64,
+    /// Where sealed objects are queued for the external store (`--write-through`).
+    write_through: Option<std::sync::mpsc::Sender<Published>>,
 }
 
 impl State {
@@ -193,6 +196,7 @@ impl State {
             quota_total: 0,
             num_evictions: 0,
             bytes_evicted: 0,
+            write_through: None,
         };
         state.recover_spilled();
         state
@@ -229,7 +233,7 @@ impl State {
                     ref_count: 0,
                     create_time: object.create_time,
                     construct_duration: object.construct_duration,
-                    digest: object.digest.to_vec(),
+                    digest: object.digest.clone(),
                     lru_key: None,
                     owner: None,
                     create_seq: seq,
@@ -440,7 +444,7 @@ impl State {
         };
         let size = e.size();
         let offset = e.offset;
-        let object = e.spilled();
+        let object = e.stored();
         self.num_evictions += 1;
         self.bytes_evicted += size;
         self.disown(&id);
@@ -900,6 +904,12 @@ impl State {
     }
 
     fn seal_quiet(&mut self, id: &ObjectId, digest: &[u8]) -> Result<ObjectInfo, Status> {
+        let info = self.mark_sealed(id, digest)?;
+        self.publish(id);
+        Ok(info)
+    }
+
+    fn mark_sealed(&mut self, id: &ObjectId, digest: &[u8]) -> Result<ObjectInfo, Status> {
         let e = self.objects.get_mut(id).ok_or(Status::ObjectNotFound)?;
         if e.state != ObjState::Created {
             return Err(Status::ObjectExists);
@@ -908,6 +918,51 @@ impl State {
         e.digest = digest.to_vec();
         e.construct_duration = now_secs().saturating_sub(e.create_time);
         Ok(Self::seal_info(*id, e))
+    }
+
+    // ----- write-through -----
+
+    /// Queues sealed objects for the external store from now on (`--write-through`).
+    pub(crate) fn set_write_through(&mut self, jobs: std::sync::mpsc::Sender<Published>) {
+        self.write_through = Some(jobs);
+    }
+
+    /// Pins a just-sealed object and queues it for the writer (with write-through on).
+    fn publish(&mut self, id: &ObjectId) {
+        let Some(jobs) = &self.write_through else {
+            return;
+        };
+        let Some(e) = self.objects.get(id) else {
+            return;
+        };
+        let job = Published {
+            id: *id,
+            offset: e.offset,
+            len: usize::try_from(e.size()).unwrap_or(usize::MAX),
+            object: e.stored(),
+        };
+        if jobs.send(job).is_ok() {
+            self.add_ref(WRITE_THROUGH_CLIENT, *id);
+        }
+    }
+
+    /// Whether the external store is shared with other stores (`--write-through`).
+    pub(crate) fn shares_external(&self) -> bool {
+        self.external.as_ref().is_some_and(|e| e.shared())
+    }
+
+    /// Whether the store has any trace of `id` (in memory, unsealed, evicted...).
+    pub(crate) fn knows(&self, id: &ObjectId) -> bool {
+        self.objects.contains_key(id)
+    }
+
+    /// Seals an object fetched from the shared external store (not written through again)
+    /// and drops `client`'s reference to it.
+    pub(crate) fn seal_fetched(&mut self, client: ClientId, id: &ObjectId, digest: &[u8]) {
+        if let Ok(info) = self.mark_sealed(id, digest) {
+            self.notify(&[info]);
+        }
+        self.release(client, id);
     }
 
     /// Seal: marks a created object sealed and notifies subscribers.
@@ -963,7 +1018,8 @@ impl State {
                 Some(ObjState::Sealed | ObjState::Spilling) => true,
                 Some(ObjState::Evicted | ObjState::Restoring) => false,
                 Some(ObjState::Created) => no_wait,
-                None => no_wait || self.is_lost(id),
+                // Unknown: with a shared external store, a look there first.
+                None => (no_wait && !self.shares_external()) || self.is_lost(id),
             })
     }
 
@@ -1041,11 +1097,6 @@ impl State {
         self.objects
             .get(id)
             .is_some_and(|e| matches!(e.state, ObjState::Evicted | ObjState::Restoring))
-    }
-
-    /// Whether the store knows the object at all (in any state).
-    pub(crate) fn knows(&self, id: &ObjectId) -> bool {
-        self.objects.contains_key(id)
     }
 
     /// List: every object.
@@ -1404,7 +1455,7 @@ mod tests {
     struct Broken;
 
     impl ExternalStore for Broken {
-        fn put(&self, _: &ObjectId, _: u64, _: &SpilledObject, _: &[u8]) -> std::io::Result<()> {
+        fn put(&self, _: &ObjectId, _: u64, _: &StoredObject, _: &[u8]) -> std::io::Result<()> {
             Err(std::io::Error::other("disk full"))
         }
         fn take(&self, _: &ObjectId, _: u64) -> std::io::Result<Vec<u8>> {
@@ -1437,6 +1488,28 @@ mod tests {
         assert!(st.get(4, &id(1)).is_some());
         assert_eq!(st.allocated(), 600);
         assert!(!st.external_io_pending());
+    }
+
+    #[test]
+    fn write_through_pins_sealed_objects_until_written() {
+        let mut st = state(1000, true);
+        let (queue, jobs) = std::sync::mpsc::channel();
+        st.set_write_through(queue);
+        put_released(&mut st, 1, 600);
+        let job = jobs.try_recv().unwrap();
+        assert_eq!((job.id, job.len, job.object.data_size), (id(1), 600, 600));
+        // Pinned while it is written: not evictable, a delete waits.
+        assert_eq!(st.evict(u64::MAX), 0);
+        assert_eq!(st.delete(&[id(1)]), [Status::ObjectInUse]);
+        assert!(st.release(WRITE_THROUGH_CLIENT, &id(1)));
+        assert!(!st.contains(&id(1)), "deleted once written");
+        // An object fetched from the shared store is not written through again.
+        st.create(WRITE_THROUGH_CLIENT, id(2), 10, 0, 0, true)
+            .unwrap();
+        st.seal_fetched(WRITE_THROUGH_CLIENT, &id(2), &[5; 8]);
+        assert!(jobs.try_recv().is_err());
+        assert!(st.contains(&id(2)));
+        assert_eq!(st.evict(u64::MAX), 10, "unpinned: evictable");
     }
 
     #[test]
@@ -1504,10 +1577,10 @@ mod tests {
     #[test]
     fn objects_spilled_by_a_previous_run_come_back_sealed_with_their_digests() {
         let dir = tempfile::tempdir().unwrap();
-        let spilled = SpilledObject {
+        let spilled = StoredObject {
             data_size: 5,
             metadata_size: 2,
-            digest: [4; 8],
+            digest: vec![4; 8],
             create_time: 1_700_000_000,
             construct_duration: 3,
         };

@@ -19,9 +19,7 @@ use std::time::Duration;
 use tensor_ipc_plasma_client::ObjectId;
 use tensor_ipc_plasma_client::{ClientOptions, PlasmaClient};
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub use crate::peers::workspace_root;
 
 fn defaults(var: &str) -> Option<PathBuf> {
     let root = workspace_root();
@@ -65,7 +63,10 @@ pub fn peer(var: &str) -> Option<PathBuf> {
              (it installs the peers and exports the variables)"
         );
     }
-    eprintln!("notice: {var} is not set; skipping this test (run .ci/plasma-client.sh)");
+    crate::peers::skipped(
+        "a Plasma client cross-check",
+        &format!("{var} is not set and its default location is empty (run .ci/plasma-client.sh)"),
+    );
     None
 }
 

@@ -18,6 +18,16 @@ pub const FD_PAYLOAD_BYTE: u8 = 0x14;
 
 /// Sends `fd` over `socket` in its own 1-byte message.
 pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
+    send_fd_flags(socket, fd, SendFlags::empty())
+}
+
+/// [`send_fd`] with extra flags (`DONTWAIT` for a non-blocking attempt, which fails with
+/// [`io::ErrorKind::WouldBlock`] when the socket buffer is full and sends nothing).
+pub fn send_fd_flags(
+    socket: BorrowedFd<'_>,
+    fd: BorrowedFd<'_>,
+    flags: SendFlags,
+) -> io::Result<()> {
     let fds = [fd];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
@@ -30,7 +40,7 @@ pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> io::Result<()> {
             socket,
             &[IoSlice::new(&payload)],
             &mut control,
-            SendFlags::NOSIGNAL,
+            SendFlags::NOSIGNAL | flags,
         ) {
             Ok(1) => return Ok(()),
             Ok(_) => return Err(io::ErrorKind::WriteZero.into()),

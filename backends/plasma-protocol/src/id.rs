@@ -28,6 +28,24 @@ impl ObjectId {
         }
         s
     }
+
+    /// Parses what [`hex`](Self::hex) writes: exactly 40 lower-case hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let digits = text.as_bytes();
+        if digits.len() != 2 * OBJECT_ID_SIZE {
+            return None;
+        }
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut id = [0u8; OBJECT_ID_SIZE];
+        for (byte, pair) in id.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = digit(pair[0])? << 4 | digit(pair[1])?;
+        }
+        Some(Self(id))
+    }
 }
 
 impl fmt::Debug for ObjectId {
@@ -54,5 +72,15 @@ mod tests {
         ));
         let id = ObjectId::from_slice(&[0xab; 20]).unwrap();
         assert_eq!(id.hex(), "ab".repeat(20));
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let id = ObjectId(std::array::from_fn(|n| n as u8 * 13));
+        assert_eq!(ObjectId::from_hex(&id.hex()), Some(id));
+        assert_eq!(ObjectId::from_hex(&"AB".repeat(20)), None);
+        assert_eq!(ObjectId::from_hex(&"ab".repeat(19)), None);
+        assert_eq!(ObjectId::from_hex(&"zz".repeat(20)), None);
+        assert_eq!(ObjectId::from_hex(&format!("{}é", "a".repeat(38))), None);
     }
 }

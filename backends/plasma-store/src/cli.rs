@@ -4,10 +4,12 @@
 //! script) run the store in-process with the same flags as the binary.
 
 use clap::{ArgAction, Parser};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
 use signal_hook::iterator::Signals;
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::{StoreBuilder, parse_size};
 
@@ -44,6 +46,14 @@ struct Args {
     /// before sleeping (0: never poll).
     #[arg(long, value_name = "MICROS", default_value_t = 50)]
     busy_poll: u64,
+    /// Up to this many connected clients, each is served by a thread of its own; beyond,
+    /// all by a few workers in turn (default: 4 per core; 0: always the workers).
+    #[arg(long, value_name = "CLIENTS")]
+    dedicated_clients: Option<usize>,
+    /// Most memory the notifications queued for all subscribers hold together; beyond, the
+    /// slowest subscribers are dropped (default 256M; suffixes K, M, G, T).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    notification_memory: Option<u64>,
     /// Make the socket group-accessible (0660) instead of owner-only (0600).
     #[arg(long)]
     group_access: bool,
@@ -89,6 +99,12 @@ where
     if let Some(e) = &args.external_store {
         builder = builder.external_store(e);
     }
+    if let Some(n) = args.notification_memory {
+        builder = builder.notification_memory(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    if let Some(n) = args.dedicated_clients {
+        builder = builder.dedicated_clients(n);
+    }
     builder = builder.write_through(args.write_through);
     if let Some(p) = args.prefault {
         builder = builder.prefault(p);
@@ -104,6 +120,12 @@ where
             return ExitCode::FAILURE;
         }
     };
+    // A spill file written past a file-size limit (RLIMIT_FSIZE) must fail that write
+    // (EFBIG: the object stays in memory), not kill the store with SIGXFSZ.
+    if let Err(e) = signal_hook::flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false))) {
+        eprintln!("plasma-store: cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
     eprintln!("plasma-store: {}", builder.describe());
     let store = match builder.spawn() {
         Ok(store) => store,

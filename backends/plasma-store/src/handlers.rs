@@ -3,6 +3,12 @@
 //! Each takes the state lock only for bookkeeping. Object bytes (inline data of
 //! CreateAndSeal) are copied into the segment, and the external store is written and read,
 //! with the lock released.
+//!
+//! On a connection served by the event loop ([`Conn::may_block`] false) nothing may wait: a
+//! request that would (a Get for objects not ready, a create that needs spills to finish, a
+//! Subscribe whose fd has not arrived) returns [`End::Blocked`] before changing anything and
+//! runs again on a thread of its own; external-store work it queued goes to the
+//! external-store thread.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,26 +17,23 @@ use std::time::{Duration, Instant};
 use tensor_ipc_plasma_protocol::messages::*;
 use tensor_ipc_plasma_protocol::{AnyRequest, ObjectId, ObjectSpec, Status};
 
+use crate::conn::Conn;
 use crate::log;
 use crate::notify::Subscriber;
-use crate::server::{Conn, End, Shared};
+use crate::server::{End, Shared};
 use crate::spill::run_external_io;
 use crate::state::{BatchItem, ClientId};
 use crate::writethrough::fetch_missing;
 
-/// Serves one request of `client`.
-pub(crate) fn handle(
-    shared: &Shared,
-    conn: &mut Conn<'_>,
-    client: ClientId,
-    request: AnyRequest,
-) -> Result<(), End> {
+/// Serves one request of the connection's client.
+pub(crate) fn handle(shared: &Shared, conn: &mut Conn, request: AnyRequest) -> Result<(), End> {
     use AnyRequest as R;
+    let client = conn.client;
     match request {
         R::Connect(_) => connect(shared, conn),
         R::Create(r) => create(shared, conn, client, r),
-        R::CreateAndSeal(r) => create_and_seal(shared, conn, client, r),
-        R::CreateAndSealBatch(r) => create_and_seal_batch(shared, conn, client, r),
+        R::CreateAndSeal(r) => create_and_seal(shared, conn, r),
+        R::CreateAndSealBatch(r) => create_and_seal_batch(shared, conn, r),
         R::Abort(r) => abort(shared, conn, client, r),
         R::Seal(r) => seal(shared, conn, r),
         R::Get(r) => get(shared, conn, client, r),
@@ -40,7 +43,7 @@ pub(crate) fn handle(
         }
         R::Delete(r) => {
             let errors = shared.lock().delete(&r.object_ids);
-            run_external_io(shared);
+            shared.external_io(conn);
             reply(
                 conn,
                 &DeleteReply {
@@ -49,30 +52,21 @@ pub(crate) fn handle(
                 },
             )
         }
-        R::Contains(r) => {
-            let has_object = shared.lock().contains(&r.object_id);
-            reply(
-                conn,
-                &ContainsReply {
-                    object_id: r.object_id,
-                    has_object,
-                },
-            )
-        }
+        R::Contains(r) => contains(shared, conn, r),
         R::List(_) => {
             let objects = shared.lock().list();
             reply(conn, &ListReply { objects })
         }
         R::Evict(r) => {
             let num_bytes = shared.lock().evict(r.num_bytes);
-            run_external_io(shared);
+            shared.external_io(conn);
             reply(conn, &EvictReply { num_bytes })
         }
         R::RefreshLru(r) => {
             shared.lock().refresh_lru(&r.object_ids);
             reply(conn, &RefreshLruReply)
         }
-        R::Subscribe(_) => subscribe(shared, conn, client),
+        R::Subscribe(r) => subscribe(shared, conn, client, r),
         R::SetOptions(r) => {
             let error = shared
                 .lock()
@@ -86,9 +80,14 @@ pub(crate) fn handle(
     }
 }
 
-fn reply<M: tensor_ipc_plasma_protocol::Message>(conn: &mut Conn<'_>, m: &M) -> Result<(), End> {
+fn reply<M: tensor_ipc_plasma_protocol::Message>(conn: &mut Conn, m: &M) -> Result<(), End> {
     conn.send(m)?;
     Ok(())
+}
+
+/// The request must wait: it runs again on a thread of its own.
+fn blocked(request: impl Into<AnyRequest>) -> End {
+    End::Blocked(Box::new(request.into()))
 }
 
 /// A digest must be 8 bytes (the original store aborts on anything else).
@@ -99,7 +98,7 @@ fn check_digest(digest: &[u8]) -> Result<(), End> {
     Err(End::Violation(format!("digest of {} bytes", digest.len())))
 }
 
-fn connect(shared: &Shared, conn: &mut Conn<'_>) -> Result<(), End> {
+fn connect(shared: &Shared, conn: &mut Conn) -> Result<(), End> {
     let capacity = shared.lock().capacity();
     reply(
         conn,
@@ -109,13 +108,8 @@ fn connect(shared: &Shared, conn: &mut Conn<'_>) -> Result<(), End> {
     )
 }
 
-fn create(
-    shared: &Shared,
-    conn: &mut Conn<'_>,
-    client: ClientId,
-    r: CreateRequest,
-) -> Result<(), End> {
-    let result = shared.with_space(|state| {
+fn create(shared: &Shared, conn: &mut Conn, client: ClientId, r: CreateRequest) -> Result<(), End> {
+    let result = shared.with_space(conn.may_block(), |state| {
         let spec = state.create(
             client,
             r.object_id,
@@ -141,7 +135,8 @@ fn create(
             conn.send_segment(shared, key)?;
             Ok(())
         }
-        Err(error) => reply(
+        Err(None) => Err(blocked(r)),
+        Err(Some(error)) => reply(
             conn,
             &CreateReply {
                 object_id: r.object_id,
@@ -158,18 +153,19 @@ fn create(
 type Inline<'a> = (ObjectId, &'a [u8], &'a [u8], &'a [u8]);
 
 /// Creates the objects (all or none), copies their inline bytes in without the lock, and
-/// seals them.
+/// seals them. `None` when that must wait for spills (on a connection that may not).
 fn create_inline(
     shared: &Shared,
-    client: ClientId,
+    conn: &Conn,
     objects: &[Inline<'_>],
     evict_if_full: bool,
-) -> Status {
+) -> Option<Status> {
+    let client = conn.client;
     let sizes: Vec<BatchItem> = objects
         .iter()
         .map(|(id, data, metadata, _)| (*id, data.len() as u64, metadata.len() as u64))
         .collect();
-    let created = shared.with_space(|state| {
+    let created = shared.with_space(conn.may_block(), |state| {
         Ok((
             state.create_batch(client, &sizes, evict_if_full)?,
             state.segment().clone(),
@@ -177,7 +173,8 @@ fn create_inline(
     });
     let (specs, segment) = match created {
         Ok(created) => created,
-        Err(status) => return status,
+        Err(None) => return None,
+        Err(Some(status)) => return Some(status),
     };
     // The objects are unsealed and held by this connection only: nobody else sees them.
     for (spec, (_, data, metadata, _)) in specs.iter().zip(objects) {
@@ -187,25 +184,21 @@ fn create_inline(
     let sealed: Vec<(ObjectId, &[u8])> = objects.iter().map(|(id, _, _, d)| (*id, *d)).collect();
     shared.lock().seal_created(client, &sealed);
     shared.wake_waiters();
-    Status::Ok
+    Some(Status::Ok)
 }
 
-fn create_and_seal(
-    shared: &Shared,
-    conn: &mut Conn<'_>,
-    client: ClientId,
-    r: CreateAndSealRequest,
-) -> Result<(), End> {
+fn create_and_seal(shared: &Shared, conn: &mut Conn, r: CreateAndSealRequest) -> Result<(), End> {
     check_digest(&r.digest)?;
     let object = (r.object_id, &r.data[..], &r.metadata[..], &r.digest[..]);
-    let error = create_inline(shared, client, &[object], r.evict_if_full);
-    reply(conn, &CreateAndSealReply { error })
+    match create_inline(shared, conn, &[object], r.evict_if_full) {
+        Some(error) => reply(conn, &CreateAndSealReply { error }),
+        None => Err(blocked(r)),
+    }
 }
 
 fn create_and_seal_batch(
     shared: &Shared,
-    conn: &mut Conn<'_>,
-    client: ClientId,
+    conn: &mut Conn,
     r: CreateAndSealBatchRequest,
 ) -> Result<(), End> {
     for digest in &r.digest {
@@ -219,16 +212,13 @@ fn create_and_seal_batch(
         .zip(&r.digest)
         .map(|(((id, d), m), g)| (*id, &d[..], &m[..], &g[..]))
         .collect();
-    let error = create_inline(shared, client, &objects, r.evict_if_full);
-    reply(conn, &CreateAndSealBatchReply { error })
+    match create_inline(shared, conn, &objects, r.evict_if_full) {
+        Some(error) => reply(conn, &CreateAndSealBatchReply { error }),
+        None => Err(blocked(r)),
+    }
 }
 
-fn abort(
-    shared: &Shared,
-    conn: &mut Conn<'_>,
-    client: ClientId,
-    r: AbortRequest,
-) -> Result<(), End> {
+fn abort(shared: &Shared, conn: &mut Conn, client: ClientId, r: AbortRequest) -> Result<(), End> {
     let result = shared.lock().abort(client, &r.object_id);
     match result {
         Ok(()) => reply(
@@ -241,7 +231,7 @@ fn abort(
     }
 }
 
-fn seal(shared: &Shared, conn: &mut Conn<'_>, r: SealRequest) -> Result<(), End> {
+fn seal(shared: &Shared, conn: &mut Conn, r: SealRequest) -> Result<(), End> {
     check_digest(&r.digest)?;
     let result = shared.lock().seal(&r.object_id, &r.digest);
     shared.wake_waiters();
@@ -264,16 +254,57 @@ fn release(shared: &Shared, client: ClientId, r: ReleaseRequest) {
     }
 }
 
-fn subscribe(shared: &Shared, conn: &mut Conn<'_>, client: ClientId) -> Result<(), End> {
-    let fd = conn
-        .recv_fd()
-        .map_err(|e| End::Violation(format!("subscribe: {e}")))?;
-    let sub = Subscriber::start(fd);
+fn subscribe(
+    shared: &Shared,
+    conn: &mut Conn,
+    client: ClientId,
+    r: SubscribeRequest,
+) -> Result<(), End> {
+    let fd = match conn.recv_fd() {
+        Ok(Some(fd)) => fd,
+        Ok(None) => return Err(blocked(r)),
+        Err(e) => return Err(End::Violation(format!("subscribe: {e}"))),
+    };
+    let budget = shared.lock().notification_budget();
+    let sub = Subscriber::start(client, fd, budget);
     if !shared.lock().subscribe(client, Arc::clone(&sub)) {
         // A second subscription: its socket is closed, the first stays.
         sub.close();
     }
     Ok(())
+}
+
+/// Contains: sealed, or evicted to the external store and still there (checked without the
+/// lock; an object whose copy is missing is dropped and answered not contained).
+fn contains(shared: &Shared, conn: &mut Conn, r: ContainsRequest) -> Result<(), End> {
+    let (mut has_object, spilled, external) = {
+        let state = shared.lock();
+        let id = &r.object_id;
+        (
+            state.contains(id),
+            state.spilled_ticket(id),
+            state.external(),
+        )
+    };
+    if let (Some(ticket), Some(external)) = (spilled, external) {
+        if !conn.may_block() {
+            return Err(blocked(r));
+        }
+        if !external.contains(&r.object_id, ticket) {
+            let mut state = shared.lock();
+            state.lose(&r.object_id, ticket);
+            has_object = state.contains(&r.object_id);
+            drop(state);
+            shared.external_io(conn);
+        }
+    }
+    reply(
+        conn,
+        &ContainsReply {
+            object_id: r.object_id,
+            has_object,
+        },
+    )
 }
 
 /// How often a waiting Get looks for its missing objects in a shared external store.
@@ -282,7 +313,20 @@ const EXTERNAL_LOOK_PERIOD: Duration = Duration::from_secs(1);
 /// Longest a waiting Get sleeps before checking whether its client hung up.
 const HANGUP_POLL: Duration = Duration::from_millis(100);
 
-fn get(shared: &Shared, conn: &mut Conn<'_>, client: ClientId, r: GetRequest) -> Result<(), End> {
+fn get(shared: &Shared, conn: &mut Conn, client: ClientId, r: GetRequest) -> Result<(), End> {
+    let mut distinct: Vec<ObjectId> = Vec::new();
+    let mut seen = HashSet::new();
+    for id in &r.object_ids {
+        if seen.insert(*id) {
+            distinct.push(*id);
+        }
+    }
+    let mut found: HashMap<ObjectId, ObjectSpec> = HashMap::new();
+    let mut state = shared.lock();
+    if !conn.may_block() && !state.answerable_now(&distinct, r.timeout_ms == 0) {
+        drop(state);
+        return Err(blocked(r));
+    }
     let GetRequest {
         object_ids,
         timeout_ms,
@@ -291,25 +335,29 @@ fn get(shared: &Shared, conn: &mut Conn<'_>, client: ClientId, r: GetRequest) ->
         Instant::now()
             + Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(u64::MAX).min(1 << 40))
     });
-    let mut distinct: Vec<ObjectId> = Vec::new();
-    let mut seen = HashSet::new();
-    for id in &object_ids {
-        if seen.insert(*id) {
-            distinct.push(*id);
-        }
-    }
-    let mut found: HashMap<ObjectId, ObjectSpec> = HashMap::new();
+    // Ids seen in the external store: one that then disappears could not be restored (or
+    // was deleted) and is answered not found at once, however long the timeout.
+    let mut spilled: HashSet<ObjectId> = HashSet::new();
     let mut next_look = Instant::now();
-    let mut state = shared.lock();
     loop {
+        let mut lost = 0;
         for id in &distinct {
-            if !found.contains_key(id)
-                && let Some(spec) = state.get(client, id)
-            {
+            if found.contains_key(id) {
+                continue;
+            }
+            if let Some(spec) = state.get(client, id) {
                 found.insert(*id, spec);
+            } else if state.is_spilled(id) {
+                spilled.insert(*id);
+            } else if state.is_lost(id) || (spilled.contains(id) && !state.knows(id)) {
+                lost += 1;
             }
         }
-        if found.len() == distinct.len() {
+        if found.len() + lost == distinct.len() {
+            break;
+        }
+        if !conn.may_block() {
+            // Answerable now (checked above): the missing ones are unknown, timeout 0.
             break;
         }
         if Instant::now() >= next_look && state.shares_external() {

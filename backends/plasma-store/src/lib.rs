@@ -13,14 +13,18 @@
 //! # Ok::<(), tensor_ipc_plasma_store::StoreError>(())
 //! ```
 //!
-//! Each client connection is served by its own thread; the store state sits
-//! behind one mutex, so a client that sends half a frame and goes silent
-//! stalls only its own thread. Limits: [`MAX_CLIENTS`], [`MAX_OBJECTS`],
+//! A few worker threads (two per core) serve all connections from one epoll set, in turn; a
+//! request that must wait (a Get for an object not sealed yet, external-store I/O, a frame
+//! larger than the read-ahead buffer) gets a thread of its own for that time, so a client
+//! that sends half a frame and goes silent stalls nobody. The store state sits behind one
+//! mutex. Limits: [`MAX_CLIENTS`], [`MAX_OBJECTS`],
 //! [`MAX_SUBSCRIBER_QUEUE`], [`MAX_MEMORY`], and the protocol crate's
 //! [`tensor_ipc_plasma_protocol::MAX_MESSAGE_SIZE`] and
 //! [`tensor_ipc_plasma_protocol::MAX_IDS_PER_REQUEST`].
 
 pub mod cli;
+mod conn;
+mod event_loop;
 mod external;
 mod handlers;
 mod notify;
@@ -39,7 +43,10 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use external::{ExternalStore, FileStore, HashTableStore, ObjectStoreExternal, StoredObject};
+pub use external::{
+    ExternalStore, FileStore, HashTableStore, ObjectStoreExternal, SPILL_HEADER, SPILL_MAGIC,
+    SPILL_VERSION, StoredObject,
+};
 
 /// Most simultaneous client connections; more are refused (closed).
 pub const MAX_CLIENTS: usize = 4096;
@@ -48,6 +55,9 @@ pub const MAX_OBJECTS: u32 = 1 << 20;
 /// Most notification messages queued for one subscriber that does not read;
 /// beyond it the subscription is dropped and its socket closed.
 pub const MAX_SUBSCRIBER_QUEUE: usize = 1 << 17;
+/// Default bound of the memory all subscribers' notification queues hold together (see
+/// [`StoreBuilder::notification_memory`]): 256 MiB.
+pub const DEFAULT_NOTIFICATION_MEMORY: usize = 256 << 20;
 /// Largest accepted capacity (`-m`): 200 GiB.
 pub const MAX_MEMORY: u64 = 200 << 30;
 /// Capacities up to this are pre-faulted by default.
@@ -55,6 +65,9 @@ pub const PREFAULT_AUTO_LIMIT: u64 = 1 << 30;
 /// How long, by default, a connection busy-polls for its client's next request before it
 /// sleeps (see [`StoreBuilder::busy_poll`]).
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+/// By default, up to this many connected clients per core are each served by a thread of
+/// their own (see [`StoreBuilder::dedicated_clients`]).
+pub const DEDICATED_CLIENTS_PER_CORE: usize = 4;
 /// The longest busy-poll period a store accepts.
 pub const MAX_BUSY_POLL: Duration = Duration::from_secs(1);
 
@@ -83,6 +96,33 @@ pub(crate) fn log(line: &str) {
     eprintln!("plasma-store: {line}");
 }
 
+/// Log lines about a recurring condition, at most one a second; the ones held back are
+/// counted in the next line.
+#[derive(Default)]
+pub(crate) struct RateLimitedLog {
+    last: Option<std::time::Instant>,
+    held_back: u64,
+}
+
+impl RateLimitedLog {
+    /// Logs `line` unless a line went out less than a second ago.
+    pub(crate) fn note(&mut self, line: &str) {
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            self.held_back += 1;
+            return;
+        }
+        match std::mem::take(&mut self.held_back) {
+            0 => log(line),
+            n => log(&format!("{line} ({n} more like it in the last second)")),
+        }
+        self.last = Some(now);
+    }
+}
+
 /// Segment size for a capacity: room for an object of exactly `capacity`
 /// bytes despite the allocator's size classes (at most 1/8 rounding).
 fn arena_len(capacity: u64) -> u64 {
@@ -100,6 +140,8 @@ pub struct StoreBuilder {
     write_through: bool,
     prefault: Option<bool>,
     busy_poll: Duration,
+    dedicated_clients: Option<usize>,
+    notification_memory: usize,
     group_access: bool,
     verbose: bool,
 }
@@ -122,6 +164,8 @@ impl StoreBuilder {
             write_through: false,
             prefault: None,
             busy_poll: DEFAULT_BUSY_POLL,
+            dedicated_clients: None,
+            notification_memory: DEFAULT_NOTIFICATION_MEMORY,
             group_access: false,
             verbose: false,
         }
@@ -186,6 +230,23 @@ impl StoreBuilder {
     /// Periods above [`MAX_BUSY_POLL`] are capped to it.
     pub fn busy_poll(mut self, period: Duration) -> Self {
         self.busy_poll = period.min(MAX_BUSY_POLL);
+        self
+    }
+
+    /// Up to how many connected clients each is served by a thread of its own (default
+    /// [`DEDICATED_CLIENTS_PER_CORE`] per core); beyond, all are served in turn by a few
+    /// worker threads from one epoll set, which keeps latency fair with many busy clients.
+    /// Zero: always the workers.
+    pub fn dedicated_clients(mut self, clients: usize) -> Self {
+        self.dedicated_clients = Some(clients);
+        self
+    }
+
+    /// The most memory the notifications queued for all subscribers may hold together
+    /// (default [`DEFAULT_NOTIFICATION_MEMORY`]). A notification that would exceed it first
+    /// drops the slowest subscribers (the most bytes not read), with a log line each.
+    pub fn notification_memory(mut self, bytes: usize) -> Self {
+        self.notification_memory = bytes;
         self
     }
 
@@ -254,7 +315,7 @@ impl StoreBuilder {
         }
         let external = match &self.external {
             Some(endpoint) => Some(
-                external::from_endpoint(endpoint, self.write_through)
+                external::from_endpoint(endpoint, memory, self.write_through)
                     .map_err(StoreError::Config)?,
             ),
             None => None,
@@ -283,6 +344,7 @@ impl StoreBuilder {
             log("warning: the kernel refused to seal the segment against resizing");
         }
         let mut state = state::State::new(memory, segment, external);
+        state.set_notification_memory(self.notification_memory);
         let jobs = if self.write_through {
             let (queue, jobs) = std::sync::mpsc::channel();
             state.set_write_through(queue);
@@ -290,7 +352,20 @@ impl StoreBuilder {
         } else {
             None
         };
-        let shared = Arc::new(server::Shared::new(state, self.verbose, self.busy_poll));
+        let shared = Arc::new(
+            server::Shared::new(
+                state,
+                server::Config {
+                    verbose: self.verbose,
+                    busy_poll: self.busy_poll,
+                    dedicated_clients: self.dedicated_clients.unwrap_or_else(|| {
+                        DEDICATED_CLIENTS_PER_CORE
+                            * std::thread::available_parallelism().map_or(1, |n| n.get())
+                    }),
+                },
+            )
+            .map_err(|e| StoreError::Config(format!("cannot create the event loop: {e}")))?,
+        );
         if let Some(jobs) = jobs {
             writethrough::spawn_writer(Arc::clone(&shared), jobs).map_err(|e| {
                 StoreError::Config(format!("cannot start the write-through thread: {e}"))
@@ -301,20 +376,49 @@ impl StoreBuilder {
                 path: self.socket.clone(),
                 source,
             })?;
-        let accept_shared = Arc::clone(&shared);
-        let accept = std::thread::Builder::new()
-            .name("plasma-accept".into())
-            .spawn(move || server::accept_loop(accept_shared, listener))
-            .map_err(|e| StoreError::Socket {
-                path: self.socket.clone(),
-                source: e,
-            })?;
-        Ok(StoreHandle {
-            socket: self.socket,
+        let mut threads = Vec::new();
+        let started = (|| {
+            for n in 0..event_loop::worker_count() {
+                let worker = Arc::clone(&shared);
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("plasma-worker-{n}"))
+                        .spawn(move || event_loop::run_worker(&worker))?,
+                );
+            }
+            if shared.lock().external().is_some() {
+                let io = Arc::clone(&shared);
+                threads.push(
+                    std::thread::Builder::new()
+                        .name("plasma-external".into())
+                        .spawn(move || spill::run_io_thread(&io))?,
+                );
+            }
+            let accept_shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("plasma-accept".into())
+                .spawn(move || server::accept_loop(accept_shared, listener))
+        })();
+        let mut handle = StoreHandle {
+            socket: self.socket.clone(),
             capacity: memory,
             shared,
-            accept: Some(accept),
-        })
+            accept: None,
+            threads,
+        };
+        match started {
+            Ok(accept) => {
+                handle.accept = Some(accept);
+                Ok(handle)
+            }
+            Err(source) => {
+                handle.stop();
+                Err(StoreError::Socket {
+                    path: self.socket,
+                    source,
+                })
+            }
+        }
     }
 }
 
@@ -360,6 +464,8 @@ pub struct StoreHandle {
     capacity: u64,
     shared: Arc<server::Shared>,
     accept: Option<JoinHandle<()>>,
+    /// The workers and the external-store thread.
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl StoreHandle {
@@ -375,7 +481,7 @@ impl StoreHandle {
 
     /// Number of connected clients.
     pub fn client_count(&self) -> usize {
-        self.shared.clients.lock().map(|c| c.len()).unwrap_or(0)
+        self.shared.client_count()
     }
 
     /// Blocks the calling thread while the store serves.
@@ -391,22 +497,20 @@ impl StoreHandle {
     }
 
     fn stop(&mut self) {
-        let Some(accept) = self.accept.take() else {
+        if self.shared.stopping.swap(true, Ordering::SeqCst) {
             return;
-        };
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        let _ = UnixStream::connect(&self.socket);
-        let _ = accept.join();
-        for stream in self
-            .shared
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
         }
+        if let Some(accept) = self.accept.take() {
+            let _ = UnixStream::connect(&self.socket);
+            let _ = accept.join();
+        }
+        self.shared.disconnect_all();
+        self.shared.events.wake_all();
         self.shared.sealed.notify_all();
+        self.shared.io_queued.notify_all();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
         let _ = std::fs::remove_file(&self.socket);
     }
 }

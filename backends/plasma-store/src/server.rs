@@ -1,68 +1,158 @@
-//! Connections: one thread per client, the state behind one mutex, and a
-//! condition variable that wakes waiting Gets when objects are sealed.
-//!
-//! Each connection reads through its own buffer (one `recvmsg` usually brings a
-//! whole request, often two), and after a reply it busy-polls its socket for a
-//! short while before sleeping: a client's next request usually follows within
-//! microseconds, and catching it awake saves the store a cross-CPU wake-up.
-//! The poll yields the CPU on every turn, and only half the cores may poll at
-//! once, so clients are never starved of CPU by it.
+//! What all the store's threads share: the state behind one mutex, the condition variable
+//! waiting requests sleep on, the table of connections, and the accept loop that fills it.
+//! The workers that serve the connections are in [`crate::event_loop`].
 
-use std::collections::HashSet;
-use std::io::{self, Read};
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rustix::net::RecvFlags;
-use tensor_ipc_plasma_protocol::fdpass::{recv_with_fds_flags, send_fd};
-use tensor_ipc_plasma_protocol::frame::{read_frame, send_all};
-use tensor_ipc_plasma_protocol::poll::busy_poll;
-use tensor_ipc_plasma_protocol::{AnyRequest, Error, MAX_MESSAGE_SIZE, Message, Status};
+use tensor_ipc_plasma_protocol::{AnyRequest, Status};
 
-use crate::handlers::handle;
+use crate::conn::Conn;
+use crate::event_loop::{EventLoop, to_thread};
 use crate::spill::run_external_io;
 use crate::state::{ClientId, State};
-use crate::{MAX_CLIENTS, log};
+use crate::{MAX_CLIENTS, RateLimitedLog, log};
+
+/// A connection in the table: its socket (to shut it down when the store stops) and, while
+/// it waits in the epoll set, the connection itself (taken by whoever serves it).
+struct Slot {
+    stream: Arc<UnixStream>,
+    conn: Option<Box<Conn>>,
+}
 
 /// State shared by all threads of one store.
 pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
+    state: Mutex<State>,
     pub(crate) sealed: Condvar,
+    /// Wakes the external-store thread when work is queued (with the state mutex).
+    pub(crate) io_queued: Condvar,
     pub(crate) stopping: AtomicBool,
-    pub(crate) clients: Mutex<std::collections::HashMap<ClientId, UnixStream>>,
+    clients: Mutex<HashMap<ClientId, Slot>>,
     next_client: AtomicU64,
     pub(crate) verbose: bool,
-    /// Gets currently waiting on `sealed` (so seals skip a useless wake-up).
+    /// Requests currently waiting on `sealed` (so seals skip a useless wake-up).
     pub(crate) waiters: AtomicUsize,
-    /// How long a connection busy-polls for its next request before sleeping.
-    busy_poll: Duration,
-    /// Connections busy-polling right now, and how many may at once.
-    pollers: AtomicUsize,
-    max_pollers: usize,
+    /// The busy-polling of connections on threads of their own.
+    pub(crate) polling: Arc<Polling>,
+    /// Clients connected (the table's size, read without its lock).
+    connected: AtomicUsize,
+    /// Up to this many clients, each is served on a thread of its own.
+    max_dedicated: usize,
+    pub(crate) events: EventLoop,
+}
+
+/// How a store serves its clients (from [`crate::StoreBuilder`]).
+pub(crate) struct Config {
+    pub(crate) verbose: bool,
+    pub(crate) busy_poll: Duration,
+    pub(crate) dedicated_clients: usize,
 }
 
 impl Shared {
-    pub(crate) fn new(state: State, verbose: bool, busy_poll: Duration) -> Self {
+    pub(crate) fn new(state: State, config: Config) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self {
-            busy_poll,
-            pollers: AtomicUsize::new(0),
-            max_pollers: (cores / 2).max(1),
+        let verbose = config.verbose;
+        Ok(Self {
+            polling: Arc::new(Polling {
+                period: config.busy_poll,
+                pollers: AtomicUsize::new(0),
+                max_pollers: (cores / 2).max(1),
+            }),
+            connected: AtomicUsize::new(0),
+            max_dedicated: config.dedicated_clients,
             state: Mutex::new(state),
             sealed: Condvar::new(),
+            io_queued: Condvar::new(),
             stopping: AtomicBool::new(false),
             clients: Mutex::default(),
             next_client: AtomicU64::new(1),
             verbose,
             waiters: AtomicUsize::new(0),
-        }
+            events: EventLoop::new()?,
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn clients(&self) -> MutexGuard<'_, HashMap<ClientId, Slot>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Number of connected clients.
+    pub(crate) fn client_count(&self) -> usize {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Whether few enough clients are connected for each to have a thread of its own.
+    pub(crate) fn few_clients(&self) -> bool {
+        self.client_count() <= self.max_dedicated
+    }
+
+    /// Shuts every client's socket down (the store is stopping).
+    pub(crate) fn disconnect_all(&self) {
+        for slot in self.clients().values() {
+            let _ = slot.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Takes a connection epoll reported ready out of the table, to serve it.
+    pub(crate) fn take_conn(&self, client: ClientId) -> Option<Box<Conn>> {
+        self.clients().get_mut(&client)?.conn.take()
+    }
+
+    /// Puts a served connection back and arms it again.
+    pub(crate) fn put_back(&self, mut conn: Box<Conn>) {
+        let client = conn.client;
+        let mut clients = self.clients();
+        let Some(slot) = clients.get_mut(&client) else {
+            return;
+        };
+        let stream = Arc::clone(&slot.stream);
+        let interest = EventLoop::interest(&conn);
+        let watched = std::mem::replace(&mut conn.watched, true);
+        slot.conn = Some(conn);
+        drop(clients);
+        // Armed only once it is back in the table, so the worker the event goes to finds it.
+        let armed = if watched {
+            self.events.rearm(stream.as_fd(), client, interest)
+        } else {
+            self.events.watch(stream.as_fd(), client, interest)
+        };
+        if let Err(e) = armed {
+            log(&format!("cannot watch client {client} again: {e}"));
+            if let Some(conn) = self.take_conn(client) {
+                self.finish(&conn, End::Closed);
+            }
+        }
+    }
+
+    /// Ends a connection (which the caller then drops, closing its socket): logs why, drops the
+    /// client's references, forgets it.
+    pub(crate) fn finish(&self, conn: &Conn, end: End) {
+        match end {
+            End::Violation(why) => log(&format!("disconnecting client {}: {why}", conn.client)),
+            End::Blocked(_) | End::Closed if self.verbose => {
+                log(&format!("client {} disconnected", conn.client))
+            }
+            End::Blocked(_) | End::Closed => {}
+        }
+        self.events.forget(conn.socket());
+        self.remove_client(conn.client);
+    }
+
+    /// Drops a client's references and its table entry (closing its socket once the
+    /// connection itself is dropped too).
+    pub(crate) fn remove_client(&self, client: ClientId) {
+        self.lock().disconnect(client);
+        if self.clients().remove(&client).is_some() {
+            self.connected.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Wakes waiting requests after objects were sealed or memory was freed. A waiter
@@ -99,25 +189,51 @@ impl Shared {
     /// memory while evicted objects are on their way to the external store, does that work
     /// (without the lock), or waits for the request doing it, and runs `allocating` again as
     /// long as memory is being freed. The work it queued is always done before it returns.
+    ///
+    /// Unless it `may_block`, `Err(None)` instead of doing or waiting for that work: the
+    /// request goes to a thread of its own and runs again there.
     pub(crate) fn with_space<T>(
         &self,
+        may_block: bool,
         mut allocating: impl FnMut(&mut State) -> Result<T, Status>,
-    ) -> Result<T, Status> {
+    ) -> Result<T, Option<Status>> {
         let deadline = Instant::now() + SPILL_WAIT;
         loop {
             let mut state = self.lock();
             let result = allocating(&mut state);
             let retry = matches!(result, Err(Status::OutOfMemory)) && state.external_io_pending();
             drop(state);
+            if !may_block {
+                self.kick_external_io();
+                return match result {
+                    Err(_) if retry => Err(None),
+                    other => other.map_err(Some),
+                };
+            }
             let progress = run_external_io(self);
             if !retry {
-                return result;
+                return result.map_err(Some);
             }
             if progress || self.wait_for_spills(deadline) {
                 continue;
             }
-            return result;
+            return result.map_err(Some);
         }
+    }
+
+    /// Does the external-store work a request queued: itself on a connection that may
+    /// block, otherwise on the external-store thread.
+    pub(crate) fn external_io(&self, conn: &Conn) {
+        if conn.may_block() {
+            run_external_io(self);
+        } else {
+            self.kick_external_io();
+        }
+    }
+
+    /// Wakes the external-store thread (if there is work for it).
+    pub(crate) fn kick_external_io(&self) {
+        self.io_queued.notify_one();
     }
 
     /// Waits (until `deadline`) for spills other requests are doing; true if there were some
@@ -141,232 +257,162 @@ impl Shared {
 /// Longest a request waits for other requests' spills to make room for it.
 const SPILL_WAIT: Duration = Duration::from_secs(60);
 
-/// Accepts connections until the store stops.
-pub(crate) fn accept_loop(shared: Arc<Shared>, listener: UnixListener) {
-    for stream in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(stream) = stream else {
-            // EMFILE and friends: back off instead of spinning.
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        let id = shared.next_client.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut clients = shared.clients.lock().unwrap_or_else(|e| e.into_inner());
-            if clients.len() >= MAX_CLIENTS {
-                log(&format!(
-                    "refusing a client: {MAX_CLIENTS} clients connected"
-                ));
-                continue;
-            }
-            if let Ok(clone) = stream.try_clone() {
-                clients.insert(id, clone);
-            }
-        }
-        let worker = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new()
-            .name(format!("plasma-client-{id}"))
-            .spawn(move || serve(&worker, stream, id));
-        if spawned.is_err() {
-            shared
-                .clients
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
+/// Why a connection's serving stopped.
+pub(crate) enum End {
+    /// The client hung up.
+    Closed,
+    /// The client broke the protocol (or its socket failed): it is disconnected.
+    Violation(String),
+    /// The request must wait, which the event loop never does: it runs again on a thread
+    /// of its own. Handlers return it before changing anything.
+    Blocked(Box<AnyRequest>),
+}
+
+impl From<std::io::Error> for End {
+    fn from(e: std::io::Error) -> Self {
+        End::Violation(format!("socket error: {e}"))
+    }
+}
+
+impl From<tensor_ipc_plasma_protocol::Error> for End {
+    fn from(e: tensor_ipc_plasma_protocol::Error) -> Self {
+        match e {
+            tensor_ipc_plasma_protocol::Error::Closed => End::Closed,
+            e => End::Violation(e.to_string()),
         }
     }
 }
 
+/// Accepts connections until the store stops, refusing them at once (with a log line) when
+/// [`MAX_CLIENTS`] are connected or the process is out of file descriptors.
+pub(crate) fn accept_loop(shared: Arc<Shared>, listener: UnixListener) {
+    let mut spare = Spare::open();
+    let mut refusals = RateLimitedLog::default();
+    while !shared.is_stopping() {
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if is_out_of_descriptors(&e) => {
+                // The one spare descriptor makes room to take the client off the backlog
+                // and close it, instead of leaving it waiting with no answer.
+                if spare.release() {
+                    if let Ok((stream, _)) = listener.accept() {
+                        drop(stream);
+                        refusals.note(&format!("refusing a client: out of file descriptors ({e})"));
+                    }
+                    spare = Spare::open();
+                } else {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        if shared.is_stopping() {
+            break;
+        }
+        if shared.client_count() >= MAX_CLIENTS {
+            refusals.note(&format!(
+                "refusing a client: {MAX_CLIENTS} clients connected"
+            ));
+            continue;
+        }
+        let client = shared.next_client.fetch_add(1, Ordering::Relaxed);
+        let stream = Arc::new(stream);
+        let mut conn = Box::new(Conn::new(
+            client,
+            Arc::clone(&stream),
+            Arc::clone(&shared.polling),
+        ));
+        shared.connected.fetch_add(1, Ordering::Relaxed);
+        if shared.few_clients() {
+            shared.clients().insert(client, Slot { stream, conn: None });
+            to_thread(&shared, conn, None);
+            continue;
+        }
+        conn.watched = true;
+        shared.clients().insert(
+            client,
+            Slot {
+                stream: Arc::clone(&stream),
+                conn: Some(conn),
+            },
+        );
+        // Watched only once it is in the table, so the worker the first event goes to finds it.
+        if let Err(e) = shared
+            .events
+            .watch(stream.as_fd(), client, EventLoop::first_interest())
+        {
+            refusals.note(&format!("refusing a client: cannot watch its socket ({e})"));
+            shared.remove_client(client);
+        }
+    }
+}
+
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    let errno = e.raw_os_error();
+    errno == Some(rustix::io::Errno::MFILE.raw_os_error())
+        || errno == Some(rustix::io::Errno::NFILE.raw_os_error())
+}
+
+/// A descriptor kept open for the moment the process has none left.
+struct Spare(Option<OwnedFd>);
+
+impl Spare {
+    fn open() -> Self {
+        Self(
+            rustix::fs::open(
+                "/dev/null",
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .ok(),
+        )
+    }
+
+    /// Closes the spare; false if there was none.
+    fn release(&mut self) -> bool {
+        self.0.take().is_some()
+    }
+}
+
+/// Busy-polling: how long a connection on a thread of its own polls its socket for the
+/// client's next request before sleeping, and how many may poll at once (half the cores).
+pub(crate) struct Polling {
+    pub(crate) period: Duration,
+    pollers: AtomicUsize,
+    max_pollers: usize,
+}
+
+impl Polling {
+    /// One of the polling slots, if this store polls and one is free; given back on drop.
+    pub(crate) fn slot(&self) -> Option<PollSlot<'_>> {
+        if self.period.is_zero() {
+            return None;
+        }
+        let mut now = self.pollers.load(Ordering::Relaxed);
+        while now < self.max_pollers {
+            match self.pollers.compare_exchange_weak(
+                now,
+                now + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(PollSlot(&self.pollers)),
+                Err(seen) => now = seen,
+            }
+        }
+        None
+    }
+}
+
 /// A taken busy-polling slot.
-struct PollSlot<'a>(&'a AtomicUsize);
+pub(crate) struct PollSlot<'a>(&'a AtomicUsize);
 
 impl Drop for PollSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// One of the store's busy-polling slots, if one is free; given back on drop.
-fn busy_poll_slot(shared: &Shared) -> Option<PollSlot<'_>> {
-    let pollers = &shared.pollers;
-    let mut now = pollers.load(Ordering::Relaxed);
-    while now < shared.max_pollers {
-        match pollers.compare_exchange_weak(now, now + 1, Ordering::AcqRel, Ordering::Relaxed) {
-            Ok(_) => return Some(PollSlot(pollers)),
-            Err(seen) => now = seen,
-        }
-    }
-    None
-}
-
-/// Bytes a connection reads ahead of the frame it is parsing.
-const READ_BUFFER: usize = 16 << 10;
-
-/// One client connection.
-pub(crate) struct Conn<'s> {
-    shared: &'s Shared,
-    stream: UnixStream,
-    /// Descriptors that arrived with frame bytes (only Subscribe expects one).
-    fds: Vec<OwnedFd>,
-    /// Segments whose fd this connection has been sent.
-    sent_segments: HashSet<i32>,
-    /// Bytes received but not parsed yet: `buffer[start..end]`.
-    buffer: Box<[u8]>,
-    start: usize,
-    end: usize,
-    /// Whether the next wait may busy-poll: only the first wait for a new
-    /// request, so a client trickling a frame byte by byte cannot keep the
-    /// store polling.
-    may_poll: bool,
-}
-
-impl Read for Conn<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.start == self.end {
-            if out.len() >= self.buffer.len() {
-                // A large body: straight into its destination.
-                return self.recv(out);
-            }
-            let mut buffer = std::mem::take(&mut self.buffer);
-            let got = self.recv(&mut buffer);
-            self.buffer = buffer;
-            (self.start, self.end) = (0, got?);
-        }
-        let n = out.len().min(self.end - self.start);
-        out[..n].copy_from_slice(&self.buffer[self.start..self.start + n]);
-        self.start += n;
-        Ok(n)
-    }
-}
-
-impl Conn<'_> {
-    /// One `recvmsg` into `out` that waits for data: first by busy-polling
-    /// (when this store polls and a polling slot is free), then asleep.
-    fn recv(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let shared = self.shared;
-        let may_poll = std::mem::take(&mut self.may_poll);
-        // The polling slot is held while the poll runs, and given back before sleeping.
-        if may_poll
-            && !shared.busy_poll.is_zero()
-            && let Some(_slot) = busy_poll_slot(shared)
-            && let Some(got) = busy_poll(shared.busy_poll, || {
-                self.recv_once(out, RecvFlags::DONTWAIT)
-            })
-        {
-            return got;
-        }
-        self.recv_once(out, RecvFlags::empty())
-    }
-
-    fn recv_once(&mut self, out: &mut [u8], flags: RecvFlags) -> io::Result<usize> {
-        let n = recv_with_fds_flags(self.stream.as_fd(), out, &mut self.fds, flags)?;
-        // Never hoard descriptors a client pushes at us: keep only the newest,
-        // the one that came with the bytes just read.
-        if self.fds.len() > 1 {
-            self.fds.drain(..self.fds.len() - 1);
-        }
-        Ok(n)
-    }
-
-    /// Sends one reply (never raising SIGPIPE).
-    pub(crate) fn send<M: Message>(&mut self, message: &M) -> io::Result<()> {
-        send_all(&self.stream, &message.encode_frame())
-    }
-
-    /// Sends the segment fd if this connection has not seen it yet.
-    pub(crate) fn send_segment(&mut self, shared: &Shared, key: i32) -> io::Result<()> {
-        if self.sent_segments.insert(key) {
-            let state = shared.lock();
-            let segment = Arc::clone(state.segment());
-            drop(state);
-            send_fd(self.stream.as_fd(), segment.fd())?;
-        }
-        Ok(())
-    }
-
-    /// Receives the descriptor that follows a Subscribe request: it travels
-    /// with a 1-byte message, which may already sit in the read buffer.
-    pub(crate) fn recv_fd(&mut self) -> Result<OwnedFd, Error> {
-        let mut byte = [0u8; 1];
-        if self.read(&mut byte)? == 0 {
-            return Err(Error::Closed);
-        }
-        self.fds.pop().ok_or(Error::FdCount { count: 0 })
-    }
-
-    pub(crate) fn peer_gone(&self) -> bool {
-        use rustix::event::{PollFd, PollFlags, Timespec, poll};
-        let mut fds = [PollFd::new(&self.stream, PollFlags::RDHUP)];
-        let zero = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        match poll(&mut fds, Some(&zero)) {
-            Ok(0) => false,
-            Ok(_) => fds[0]
-                .revents()
-                .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
-            Err(_) => true,
-        }
-    }
-}
-
-/// Why a connection ended.
-pub(crate) enum End {
-    Closed,
-    Violation(String),
-}
-
-impl From<io::Error> for End {
-    fn from(e: io::Error) -> Self {
-        End::Violation(format!("socket error: {e}"))
-    }
-}
-
-fn serve(shared: &Arc<Shared>, stream: UnixStream, client: ClientId) {
-    let mut conn = Conn {
-        shared,
-        stream,
-        fds: Vec::new(),
-        sent_segments: HashSet::new(),
-        buffer: vec![0u8; READ_BUFFER].into_boxed_slice(),
-        start: 0,
-        end: 0,
-        may_poll: false,
-    };
-    let end = loop {
-        if shared.stopping.load(Ordering::SeqCst) {
-            break End::Closed;
-        }
-        if conn.start == conn.end {
-            // Nothing is pending that a descriptor could belong to.
-            conn.fds.clear();
-        }
-        conn.may_poll = true;
-        let frame = match read_frame(&mut conn, MAX_MESSAGE_SIZE) {
-            Ok(frame) => frame,
-            Err(Error::Closed) => break End::Closed,
-            Err(e) => break End::Violation(e.to_string()),
-        };
-        let request = match AnyRequest::decode(frame.kind, &frame.body) {
-            Ok(r) => r,
-            Err(e) => break End::Violation(e.to_string()),
-        };
-        if let Err(end) = handle(shared, &mut conn, client, request) {
-            break end;
-        }
-    };
-    if let End::Violation(why) = end {
-        log(&format!("disconnecting client {client}: {why}"));
-    } else if shared.verbose {
-        log(&format!("client {client} disconnected"));
-    }
-    shared.lock().disconnect(client);
-    shared
-        .clients
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&client);
 }

@@ -11,21 +11,25 @@
 //! never the store.
 
 use std::io;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tensor_ipc_plasma_protocol::ObjectId;
 
 use crate::external::StoredObject;
+
 use crate::server::Shared;
 
 /// An evicted object's bytes (data then metadata) on their way to the external store.
 #[derive(Debug, Clone)]
 pub(crate) struct Spill {
     pub(crate) id: ObjectId,
-    /// Tells this spill apart from a later one of an object with the same id.
+    /// Tells this spill apart from a later one of an object with the same id; also the
+    /// number of the copy it makes in the external store.
     pub(crate) ticket: u64,
     pub(crate) offset: u64,
     pub(crate) len: usize,
-    /// Its sizes and digest, kept with the copy.
+    /// What the external store keeps with the bytes.
     pub(crate) object: StoredObject,
 }
 
@@ -34,6 +38,8 @@ pub(crate) struct Spill {
 pub(crate) struct Restore {
     pub(crate) id: ObjectId,
     pub(crate) ticket: u64,
+    /// The external copy it comes back from (the ticket of the spill that made it).
+    pub(crate) copy: u64,
     pub(crate) offset: u64,
     pub(crate) len: usize,
 }
@@ -43,8 +49,9 @@ pub(crate) struct Restore {
 pub(crate) struct ExternalIo {
     pub(crate) spills: Vec<Spill>,
     pub(crate) restores: Vec<Restore>,
-    /// External copies that are no longer needed (their objects were deleted or kept).
-    pub(crate) removals: Vec<ObjectId>,
+    /// External copies that are no longer needed (their objects were deleted or kept), by
+    /// object and copy number.
+    pub(crate) removals: Vec<(ObjectId, u64)>,
 }
 
 impl ExternalIo {
@@ -72,15 +79,15 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
         let Some(external) = external else {
             break;
         };
-        for id in &work.removals {
-            external.remove(id);
+        for (id, copy) in &work.removals {
+            external.remove(id, *copy);
         }
         let spilled: Vec<(Spill, io::Result<()>)> = work
             .spills
             .into_iter()
             .map(|spill| {
                 let bytes = segment.read(spill.offset, spill.len);
-                let result = external.put(&spill.id, &bytes, &spill.object);
+                let result = external.put(&spill.id, spill.ticket, &spill.object, &bytes);
                 (spill, result)
             })
             .collect();
@@ -88,7 +95,7 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
             .restores
             .into_iter()
             .map(|restore| {
-                let result = external.take(&restore.id).and_then(|bytes| {
+                let result = external.take(&restore.id, restore.copy).and_then(|bytes| {
                     if bytes.len() != restore.len {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
@@ -116,4 +123,21 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
         shared.wake_waiters();
     }
     progress
+}
+
+/// The external-store thread: does the work requests served by the event loop queued (they
+/// never do external-store I/O themselves), until the store stops.
+pub(crate) fn run_io_thread(shared: &Arc<Shared>) {
+    while !shared.is_stopping() {
+        let mut state = shared.lock();
+        while !state.external_io_queued() && !shared.is_stopping() {
+            state = shared
+                .io_queued
+                .wait_timeout(state, Duration::from_secs(1))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(state);
+        run_external_io(shared);
+    }
 }

@@ -12,11 +12,17 @@ use offset_allocator::{Allocation, Allocator};
 use tensor_ipc_plasma_protocol::{ObjectId, ObjectInfo, ObjectSpec, Status, notification};
 
 use crate::external::{ExternalStore, StoredObject};
-use crate::log;
-use crate::notify::Subscriber;
+use crate::notify::{Budget, Notification, Subscriber};
 use crate::segment::Segment;
 use crate::spill::{ExternalIo, Restore, Spill};
 use crate::writethrough::{Published, WRITE_THROUGH_CLIENT};
+use crate::{RateLimitedLog, log};
+
+/// Most ids of objects lost from the external store remembered (see `State::is_lost`).
+const MAX_LOST: usize = 1 << 16;
+
+/// Sealed objects per notification message when a new subscriber is told of them.
+const REPLAY_BATCH: usize = 1024;
 
 /// Allocation granularity and alignment of object data.
 pub(crate) const ALIGNMENT: u64 = 64;
@@ -55,13 +61,31 @@ struct Entry {
     owner: Option<ClientId>,
     /// Creation order, for demoting a quota client's oldest objects.
     create_seq: u64,
-    /// The ticket of the spill or restore under way (`Spilling` and `Restoring` only).
+    /// The ticket of the spill or restore under way (`Spilling` and `Restoring`), or of the
+    /// spill that put it in the external store (`Evicted`).
     ticket: Option<u64>,
+    /// Its key in the order of spilled objects (`Evicted` only).
+    spill_seq: u64,
+    /// A copy that may be left in the external store: the object came back from there, and
+    /// the copy's removal can fail (a read-only directory). Removed again when the object is
+    /// deleted, so a restart does not bring back an object deleted since.
+    stale_copy: Option<u64>,
 }
 
 impl Entry {
     fn size(&self) -> u64 {
         self.data_size + self.metadata_size
+    }
+
+    /// What an external copy keeps with its bytes.
+    fn stored(&self) -> StoredObject {
+        StoredObject {
+            data_size: self.data_size,
+            metadata_size: self.metadata_size,
+            digest: self.digest.clone(),
+            create_time: self.create_time,
+            construct_duration: self.construct_duration,
+        }
     }
 }
 
@@ -108,11 +132,25 @@ pub(crate) struct State {
     deletion_cache: HashSet<ObjectId>,
     clients: HashMap<ClientId, Client>,
     subscribers: HashMap<ClientId, Arc<Subscriber>>,
+    /// The memory all subscribers' queues share.
+    notification_budget: Arc<Budget>,
     external: Option<Arc<dyn ExternalStore>>,
     /// External-store work queued for the next request thread to do outside the lock.
     external_io: ExternalIo,
     /// Bytes of objects being spilled: freed once their copies are safe.
     spilling_bytes: u64,
+    /// Bytes of objects in the external store or on their way there, against its limit.
+    external_bytes: u64,
+    /// The evicted objects (only in the external store), oldest spill first: the first
+    /// dropped when the external store is full.
+    spilled: BTreeMap<u64, ObjectId>,
+    /// Log lines of failed spills, at most one a second.
+    spill_failures: RateLimitedLog,
+    /// Objects lost from the external store (their copy missing or unreadable), newest
+    /// last: a Get of one answers not found at once, however long its timeout, until an
+    /// object with that id is created again. At most [`MAX_LOST`] are remembered.
+    lost: HashSet<ObjectId>,
+    lost_order: std::collections::VecDeque<ObjectId>,
     /// Allocations of objects deleted while being spilled or restored, freed when that
     /// work reports back (keyed by its ticket).
     doomed: HashMap<u64, Allocation>,
@@ -133,7 +171,7 @@ impl State {
         external: Option<Arc<dyn ExternalStore>>,
     ) -> Self {
         let units = u32::try_from(segment.len() / ALIGNMENT).unwrap_or(u32::MAX);
-        Self {
+        let mut state = Self {
             capacity,
             allocated: 0,
             allocator: Allocator::with_max_allocs(units, crate::MAX_OBJECTS),
@@ -144,16 +182,73 @@ impl State {
             deletion_cache: HashSet::new(),
             clients: HashMap::new(),
             subscribers: HashMap::new(),
+            notification_budget: Budget::new(crate::DEFAULT_NOTIFICATION_MEMORY),
             external,
             external_io: ExternalIo::default(),
             spilling_bytes: 0,
+            external_bytes: 0,
+            spilled: BTreeMap::new(),
+            spill_failures: RateLimitedLog::default(),
+            lost: HashSet::new(),
+            lost_order: std::collections::VecDeque::new(),
             doomed: HashMap::new(),
             next_ticket: 0,
             quota_total: 0,
             num_evictions: 0,
             bytes_evicted: 0,
             write_through: None,
+        };
+        state.recover_spilled();
+        state
+    }
+
+    /// Takes back the objects the external store held when the store started (a `file://`
+    /// directory after a restart) as evicted objects.
+    fn recover_spilled(&mut self) {
+        let Some(external) = self.external.clone() else {
+            return;
+        };
+        let recovered = external.recover();
+        if recovered.is_empty() {
+            return;
         }
+        let (count, mut bytes) = (recovered.len(), 0u64);
+        for (id, copy, object) in recovered {
+            // Later spills are numbered above the copies already there.
+            self.next_ticket = self.next_ticket.max(copy);
+            let ticket = copy;
+            let seq = self.next_lru;
+            self.next_lru += 1;
+            bytes = bytes.saturating_add(object.size());
+            self.external_bytes = self.external_bytes.saturating_add(object.size());
+            self.spilled.insert(seq, id);
+            self.objects.insert(
+                id,
+                Entry {
+                    state: ObjState::Evicted,
+                    alloc: None,
+                    offset: 0,
+                    data_size: object.data_size,
+                    metadata_size: object.metadata_size,
+                    ref_count: 0,
+                    create_time: object.create_time,
+                    construct_duration: object.construct_duration,
+                    digest: object.digest.clone(),
+                    lru_key: None,
+                    owner: None,
+                    create_seq: seq,
+                    ticket: Some(ticket),
+                    spill_seq: seq,
+                    stale_copy: None,
+                },
+            );
+        }
+        log(&format!(
+            "{}: {count} objects ({bytes} bytes) spilled by a previous run are back",
+            external.name()
+        ));
+        // A smaller limit than the last run's drops the oldest.
+        self.make_external_room(0);
     }
 
     /// The segment objects live in.
@@ -349,21 +444,21 @@ impl State {
         };
         let size = e.size();
         let offset = e.offset;
-        let object = StoredObject {
-            data_size: e.data_size,
-            metadata_size: e.metadata_size,
-            digest: e.digest.clone(),
-        };
+        let object = e.stored();
         self.num_evictions += 1;
         self.bytes_evicted += size;
         self.disown(&id);
-        if self.external.is_some() {
+        if self.external.is_some() && self.make_external_room(size) {
             let ticket = self.ticket();
             if let Some(e) = self.objects.get_mut(&id) {
                 e.state = ObjState::Spilling;
                 e.ticket = Some(ticket);
+                if let Some(old) = e.stale_copy.take() {
+                    self.external_io.removals.push((id, old));
+                }
             }
             self.spilling_bytes += size;
+            self.external_bytes += size;
             self.external_io.spills.push(Spill {
                 id,
                 ticket,
@@ -373,11 +468,86 @@ impl State {
             });
             return size;
         }
-        self.free_memory(&id);
-        self.objects.remove(&id);
+        self.erase(id);
         self.deletion_cache.remove(&id);
         self.notify_deleted(id);
         size
+    }
+
+    /// Makes room for `size` more bytes in a bounded external store by dropping the objects
+    /// spilled longest ago (a log line each). False (with a log line) if `size` cannot fit:
+    /// the object is then deleted instead of spilled.
+    fn make_external_room(&mut self, size: u64) -> bool {
+        let Some(limit) = self.external.as_ref().and_then(|x| x.limit()) else {
+            return true;
+        };
+        let name = self.external.as_ref().map_or("", |x| x.name()).to_string();
+        while self.external_bytes.saturating_add(size) > limit {
+            let Some((_, oldest)) = self.spilled.pop_first() else {
+                log(&format!(
+                    "{name} is full ({} of {limit} bytes being written): an evicted object of \
+                     {size} bytes is deleted instead",
+                    self.external_bytes
+                ));
+                return false;
+            };
+            let dropped = self.objects.get(&oldest).map_or(0, Entry::size);
+            log(&format!(
+                "{name} is full ({limit} bytes): dropping object {oldest} ({dropped} bytes), \
+                 spilled longest ago"
+            ));
+            self.drop_spilled(oldest);
+        }
+        true
+    }
+
+    /// Deletes an evicted object (only in the external store): its copy is removed, the
+    /// subscribers are told.
+    fn drop_spilled(&mut self, id: ObjectId) {
+        let Some(e) = self.objects.remove(&id) else {
+            return;
+        };
+        self.spilled.remove(&e.spill_seq);
+        self.external_bytes = self.external_bytes.saturating_sub(e.size());
+        if let Some(copy) = e.ticket {
+            self.external_io.removals.push((id, copy));
+        }
+        self.deletion_cache.remove(&id);
+        self.notify_deleted(id);
+    }
+
+    /// An evicted object whose external copy was found missing (`ticket` of the spill that
+    /// made it): it is gone, and says so. False if it changed meanwhile.
+    pub(crate) fn lose(&mut self, id: &ObjectId, ticket: u64) -> bool {
+        let still = self
+            .objects
+            .get(id)
+            .is_some_and(|e| e.state == ObjState::Evicted && e.ticket == Some(ticket));
+        if still {
+            log(&format!(
+                "object {id} is missing from the external store (removed behind the store's \
+                 back?): it is gone"
+            ));
+            self.drop_spilled(*id);
+            self.remember_lost(*id);
+        }
+        still
+    }
+
+    fn remember_lost(&mut self, id: ObjectId) {
+        if self.lost.insert(id) {
+            self.lost_order.push_back(id);
+        }
+        while self.lost_order.len() > MAX_LOST {
+            if let Some(old) = self.lost_order.pop_front() {
+                self.lost.remove(&old);
+            }
+        }
+    }
+
+    /// Whether the object was lost from the external store (and not created again since).
+    pub(crate) fn is_lost(&self, id: &ObjectId) -> bool {
+        self.lost.contains(id)
     }
 
     fn ticket(&mut self) -> u64 {
@@ -397,6 +567,11 @@ impl State {
         std::mem::take(&mut self.external_io)
     }
 
+    /// Whether external-store work is queued (and nobody took it yet).
+    pub(crate) fn external_io_queued(&self) -> bool {
+        !self.external_io.is_empty()
+    }
+
     /// Whether external-store work is queued or under way.
     pub(crate) fn external_io_pending(&self) -> bool {
         !self.external_io.is_empty() || self.spilling_bytes > 0
@@ -409,11 +584,13 @@ impl State {
         if let Some(alloc) = self.doomed.remove(&spill.ticket) {
             // Deleted while spilling: nothing to keep.
             self.release_allocation(alloc, size);
+            self.external_bytes = self.external_bytes.saturating_sub(size);
             if result.is_ok() {
-                self.external_io.removals.push(spill.id);
+                self.external_io.removals.push((spill.id, spill.ticket));
             }
             return true;
         }
+        let seq = self.next_lru;
         let Some(e) = self
             .objects
             .get_mut(&spill.id)
@@ -421,23 +598,29 @@ impl State {
         else {
             return false;
         };
-        e.ticket = None;
         match result {
             Ok(()) if e.ref_count == 0 => {
                 e.state = ObjState::Evicted;
+                e.spill_seq = seq;
+                self.next_lru += 1;
+                self.spilled.insert(seq, spill.id);
                 self.free_memory(&spill.id);
                 true
             }
             Ok(()) => {
                 // Got again while it was being copied: it stays in memory.
                 e.state = ObjState::Sealed;
-                self.external_io.removals.push(spill.id);
+                e.ticket = None;
+                self.external_bytes = self.external_bytes.saturating_sub(size);
+                self.external_io.removals.push((spill.id, spill.ticket));
                 false
             }
             Err(err) => {
                 e.state = ObjState::Sealed;
+                e.ticket = None;
+                self.external_bytes = self.external_bytes.saturating_sub(size);
                 let unused = e.ref_count == 0;
-                log(&format!(
+                self.spill_failures.note(&format!(
                     "spilling object {} ({size} bytes) to the external store failed: {err}; \
                      it stays in memory",
                     spill.id
@@ -452,11 +635,12 @@ impl State {
         }
     }
 
-    /// Reports a restore; true if the object is back.
+    /// Reports a restore; true if the object is back, or gone (its memory freed).
     pub(crate) fn finish_restore(&mut self, restore: Restore, result: std::io::Result<()>) -> bool {
         let size = restore.len as u64;
         if let Some(alloc) = self.doomed.remove(&restore.ticket) {
             self.release_allocation(alloc, size);
+            self.external_bytes = self.external_bytes.saturating_sub(size);
             return false;
         }
         let Some(e) = self
@@ -467,9 +651,12 @@ impl State {
             return false;
         };
         e.ticket = None;
+        // Taken out of the external store, or lost from it.
+        self.external_bytes = self.external_bytes.saturating_sub(size);
         match result {
             Ok(()) => {
                 e.state = ObjState::Sealed;
+                e.stale_copy = Some(restore.copy);
                 // Most recently used: the get that asked for it takes it next.
                 self.lru_push(restore.id);
                 true
@@ -483,7 +670,9 @@ impl State {
                 self.objects.remove(&restore.id);
                 self.deletion_cache.remove(&restore.id);
                 self.notify_deleted(restore.id);
-                false
+                self.remember_lost(restore.id);
+                // Its memory is free again, and the gets waiting for it learn it is gone.
+                true
             }
         }
     }
@@ -495,19 +684,59 @@ impl State {
 
     // ----- notifications -----
 
+    /// Bounds the memory of all subscribers' queues together (`--notification-memory`).
+    pub(crate) fn set_notification_memory(&mut self, bytes: usize) {
+        self.notification_budget = Budget::new(bytes);
+    }
+
+    /// The budget a new subscriber's queue draws on.
+    pub(crate) fn notification_budget(&self) -> Arc<Budget> {
+        Arc::clone(&self.notification_budget)
+    }
+
     fn notify(&mut self, infos: &[ObjectInfo]) {
         if self.subscribers.is_empty() || infos.is_empty() {
             return;
         }
-        let message = notification::encode(infos);
+        let message: Notification = notification::encode(infos).into();
+        self.make_notification_room(Budget::cost(&message));
         let mut dead = Vec::new();
         for (client, sub) in &self.subscribers {
-            if !sub.push(message.clone()) {
+            if !sub.push(&message) {
                 dead.push(*client);
             }
         }
         for client in dead {
             if let Some(sub) = self.subscribers.remove(&client) {
+                sub.close();
+            }
+        }
+    }
+
+    /// Makes room in the budget for one message of `cost` bytes per subscriber by dropping
+    /// the slowest subscribers (the most bytes queued), with a log line each. A subscriber
+    /// with nothing queued is never dropped for it.
+    fn make_notification_room(&mut self, cost: usize) {
+        let budget = Arc::clone(&self.notification_budget);
+        while budget.used() + cost.saturating_mul(self.subscribers.len()) > budget.limit() {
+            let Some(slowest) = self
+                .subscribers
+                .values()
+                .filter(|s| s.queued_bytes() > 0)
+                .max_by_key(|s| s.queued_bytes())
+                .map(|s| s.client())
+            else {
+                return;
+            };
+            if let Some(sub) = self.subscribers.remove(&slowest) {
+                log(&format!(
+                    "dropping the subscription of client {slowest}, the slowest reader \
+                     ({} notifications, {} bytes not read): the notification memory of all \
+                     subscribers ({} bytes) is full",
+                    sub.queued_messages(),
+                    sub.queued_bytes(),
+                    budget.limit()
+                ));
                 sub.close();
             }
         }
@@ -584,6 +813,9 @@ impl State {
     }
 
     fn erase(&mut self, id: ObjectId) {
+        if let Some(copy) = self.objects.get(&id).and_then(|e| e.stale_copy) {
+            self.external_io.removals.push((id, copy));
+        }
         self.lru_remove(&id);
         self.disown(&id);
         self.free_memory(&id);
@@ -595,7 +827,10 @@ impl State {
             return;
         };
         match (e.state, e.ticket) {
-            (ObjState::Evicted, _) => self.external_io.removals.push(id),
+            (ObjState::Evicted, _) => {
+                self.drop_spilled(id);
+                return;
+            }
             // Its memory is in use by the copy under way: freed when that reports back.
             (ObjState::Spilling | ObjState::Restoring, Some(ticket)) => {
                 if let Some(alloc) = e.alloc.take() {
@@ -632,6 +867,9 @@ impl State {
             .ok_or(Status::OutOfMemory)?;
         self.enforce_quota(client, size, evict_if_full)?;
         let (alloc, offset) = self.allocate(size, evict_if_full)?;
+        if self.lost.remove(&id) {
+            self.lost_order.retain(|lost| *lost != id);
+        }
         let create_seq = self.next_lru;
         self.next_lru += 1;
         let owner = match self.clients.get_mut(&client) {
@@ -656,6 +894,8 @@ impl State {
             owner,
             create_seq,
             ticket: None,
+            spill_seq: 0,
+            stale_copy: None,
         };
         self.objects.insert(id, entry);
         self.add_ref(client, id);
@@ -699,11 +939,7 @@ impl State {
             id: *id,
             offset: e.offset,
             len: usize::try_from(e.size()).unwrap_or(usize::MAX),
-            object: StoredObject {
-                data_size: e.data_size,
-                metadata_size: e.metadata_size,
-                digest: e.digest.clone(),
-            },
+            object: e.stored(),
         };
         if jobs.send(job).is_ok() {
             self.add_ref(WRITE_THROUGH_CLIENT, *id);
@@ -773,13 +1009,34 @@ impl State {
         Some(self.spec(e))
     }
 
+    /// Whether a Get of `ids` can be answered without waiting or external-store I/O: every
+    /// object is in memory and sealed or lost from the external store, or (`no_wait`, a zero
+    /// timeout) the missing ones are simply unknown or unsealed.
+    pub(crate) fn answerable_now(&self, ids: &[ObjectId], no_wait: bool) -> bool {
+        ids.iter()
+            .all(|id| match self.objects.get(id).map(|e| e.state) {
+                Some(ObjState::Sealed | ObjState::Spilling) => true,
+                Some(ObjState::Evicted | ObjState::Restoring) => false,
+                Some(ObjState::Created) => no_wait,
+                // Unknown: with a shared external store, a look there first.
+                None => (no_wait && !self.shares_external()) || self.is_lost(id),
+            })
+    }
+
     /// Allocates memory for an evicted object and queues its restore (if memory can be had
     /// now; otherwise a later get tries again).
     fn begin_restore(&mut self, id: &ObjectId) {
-        let Some(size) = self.objects.get(id).map(Entry::size) else {
+        let Some((size, seq, copy)) = self
+            .objects
+            .get(id)
+            .map(|e| (e.size(), e.spill_seq, e.ticket.unwrap_or(0)))
+        else {
             return;
         };
+        // Not dropped from the external store to make room for what its restore evicts.
+        self.spilled.remove(&seq);
         let Ok((alloc, offset)) = self.allocate(size, true) else {
+            self.spilled.insert(seq, *id);
             return;
         };
         let ticket = self.ticket();
@@ -792,6 +1049,7 @@ impl State {
         self.external_io.restores.push(Restore {
             id: *id,
             ticket,
+            copy,
             offset,
             len: usize::try_from(size).unwrap_or(usize::MAX),
         });
@@ -823,6 +1081,22 @@ impl State {
         self.objects
             .get(id)
             .is_some_and(|e| e.state != ObjState::Created)
+    }
+
+    /// Whether the object is (only or also) in the external store: `Some(ticket)` of the
+    /// spill that put it there if it is evicted.
+    pub(crate) fn spilled_ticket(&self, id: &ObjectId) -> Option<u64> {
+        self.objects
+            .get(id)
+            .filter(|e| e.state == ObjState::Evicted)
+            .and_then(|e| e.ticket)
+    }
+
+    /// Whether the object is evicted or on its way back from the external store.
+    pub(crate) fn is_spilled(&self, id: &ObjectId) -> bool {
+        self.objects
+            .get(id)
+            .is_some_and(|e| matches!(e.state, ObjState::Evicted | ObjState::Restoring))
     }
 
     /// List: every object.
@@ -893,16 +1167,33 @@ impl State {
         }
     }
 
-    /// Subscribe: registers `sub` and replays every sealed object. Returns
-    /// false (and registers nothing) if `client` already subscribed.
+    /// Subscribe: registers `sub` and replays every sealed object (in messages of up to
+    /// [`REPLAY_BATCH`] objects). Returns false (and registers nothing) if `client` already
+    /// subscribed, or if the replay does not fit the notification memory (logged).
     pub(crate) fn subscribe(&mut self, client: ClientId, sub: Arc<Subscriber>) -> bool {
         if self.subscribers.contains_key(&client) {
             return false;
         }
-        for (id, e) in &self.objects {
-            if e.state == ObjState::Sealed
-                && !sub.push(notification::encode(&[Self::seal_info(*id, e)]))
-            {
+        let sealed: Vec<ObjectInfo> = self
+            .objects
+            .iter()
+            .filter(|(_, e)| e.state == ObjState::Sealed)
+            .map(|(id, e)| Self::seal_info(*id, e))
+            .collect();
+        for batch in sealed.chunks(REPLAY_BATCH) {
+            let message: Notification = notification::encode(batch).into();
+            let budget = &self.notification_budget;
+            if budget.used() + Budget::cost(&message) > budget.limit() {
+                log(&format!(
+                    "refusing the subscription of client {client}: replaying its {} sealed \
+                     objects does not fit the notification memory of all subscribers \
+                     ({} bytes)",
+                    sealed.len(),
+                    budget.limit()
+                ));
+                return false;
+            }
+            if !sub.push(&message) {
                 return false;
             }
         }
@@ -999,8 +1290,8 @@ mod tests {
 
     fn state(capacity: u64, external: bool) -> State {
         let seg = Arc::new(Segment::create(crate::arena_len(capacity), None, false).unwrap());
-        let ext: Option<Arc<dyn ExternalStore>> =
-            external.then(|| Arc::new(HashTableStore::default()) as Arc<dyn ExternalStore>);
+        let ext: Option<Arc<dyn ExternalStore>> = external
+            .then(|| Arc::new(HashTableStore::new("t", u64::MAX)) as Arc<dyn ExternalStore>);
         State::new(capacity, seg, ext)
     }
 
@@ -1111,16 +1402,16 @@ mod tests {
     fn run_io(st: &mut State) {
         let external = st.external().unwrap();
         let work = st.take_external_io();
-        for id in &work.removals {
-            external.remove(id);
+        for (id, copy) in &work.removals {
+            external.remove(id, *copy);
         }
         for spill in work.spills {
             let bytes = st.segment.read(spill.offset, spill.len);
-            let result = external.put(&spill.id, &bytes, &spill.object);
+            let result = external.put(&spill.id, spill.ticket, &spill.object, &bytes);
             st.finish_spill(spill, result);
         }
         for restore in work.restores {
-            let bytes = external.take(&restore.id).unwrap();
+            let bytes = external.take(&restore.id, restore.copy).unwrap();
             st.segment.write(restore.offset, &bytes);
             st.finish_restore(restore, Ok(()));
         }
@@ -1164,13 +1455,22 @@ mod tests {
     struct Broken;
 
     impl ExternalStore for Broken {
-        fn put(&self, _: &ObjectId, _: &[u8], _: &StoredObject) -> std::io::Result<()> {
+        fn put(&self, _: &ObjectId, _: u64, _: &StoredObject, _: &[u8]) -> std::io::Result<()> {
             Err(std::io::Error::other("disk full"))
         }
-        fn take(&self, _: &ObjectId) -> std::io::Result<Vec<u8>> {
+        fn take(&self, _: &ObjectId, _: u64) -> std::io::Result<Vec<u8>> {
             Err(std::io::ErrorKind::NotFound.into())
         }
-        fn remove(&self, _: &ObjectId) {}
+        fn remove(&self, _: &ObjectId, _: u64) {}
+        fn contains(&self, _: &ObjectId, _: u64) -> bool {
+            false
+        }
+        fn limit(&self) -> Option<u64> {
+            None
+        }
+        fn name(&self) -> &str {
+            "broken"
+        }
     }
 
     #[test]
@@ -1227,7 +1527,95 @@ mod tests {
         assert_eq!(st.allocated(), 0);
         // The copy the spill made is queued for removal.
         let work = st.take_external_io();
-        assert_eq!(work.removals, vec![id(1)]);
+        assert_eq!(work.removals.len(), 1);
+        assert_eq!(work.removals[0].0, id(1));
+    }
+
+    fn bounded_state(capacity: u64, limit: u64) -> State {
+        let seg = Arc::new(Segment::create(crate::arena_len(capacity), None, false).unwrap());
+        let ext = Arc::new(HashTableStore::new("hashtable://t", limit));
+        State::new(capacity, seg, Some(ext))
+    }
+
+    /// [`put_released`], doing the spills that make room for it as they are queued.
+    fn put_spilling(st: &mut State, n: u8, size: u64) {
+        while st.create(1, id(n), size, 0, 0, true).is_err() {
+            assert!(st.external_io_pending(), "no room for object {n}");
+            run_io(st);
+        }
+        st.seal(&id(n), &[0; 8]).unwrap();
+        assert!(st.release(1, &id(n)));
+    }
+
+    #[test]
+    fn a_full_external_store_drops_the_objects_spilled_longest_ago() {
+        let mut st = bounded_state(1000, 700);
+        for n in 1..=4 {
+            put_spilling(&mut st, n, 400);
+        }
+        // 1 was spilled for 3, then 2 for 4: 800 bytes of 700, so 1, the oldest, went.
+        assert!(!st.contains(&id(1)) && !st.knows(&id(1)));
+        assert!(st.contains(&id(2)) && st.is_spilled(&id(2)));
+        assert_eq!(st.external_bytes, 400);
+        // Getting 2 back evicts 3, which finds no room beside 2 (still there until its
+        // copy is taken) and nothing older to drop: 3 is deleted instead, and 2 is back.
+        while st.get(5, &id(2)).is_none() {
+            assert!(st.external_io_pending());
+            run_io(&mut st);
+        }
+        assert!(!st.knows(&id(3)));
+        assert!(st.contains(&id(4)));
+        assert_eq!(st.external_bytes, 0);
+        // An object larger than the whole external store is deleted instead of spilled.
+        let mut st = bounded_state(1000, 300);
+        put_released(&mut st, 7, 400);
+        assert!(st.create(1, id(8), 700, 0, 0, true).is_ok());
+        assert!(!st.knows(&id(7)));
+        assert_eq!(st.external_bytes, 0);
+    }
+
+    #[test]
+    fn objects_spilled_by_a_previous_run_come_back_sealed_with_their_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let spilled = StoredObject {
+            data_size: 5,
+            metadata_size: 2,
+            digest: vec![4; 8],
+            create_time: 1_700_000_000,
+            construct_duration: 3,
+        };
+        {
+            let files = crate::FileStore::open(dir.path().into(), None).unwrap();
+            files.put(&id(1), 7, &spilled, b"hellomd").unwrap();
+        }
+        let files = Arc::new(crate::FileStore::open(dir.path().into(), None).unwrap());
+        let seg = Arc::new(Segment::create(crate::arena_len(1000), None, false).unwrap());
+        let mut st = State::new(1000, seg, Some(files));
+        assert!(st.contains(&id(1)));
+        assert!(st.get(2, &id(1)).is_none(), "on its way back");
+        run_io(&mut st);
+        let spec = st.get(2, &id(1)).unwrap();
+        assert_eq!(st.segment.read(spec.data_offset, 5), b"hello");
+        assert_eq!(st.segment.read(spec.metadata_offset, 2), b"md");
+        let info = &st.list()[0];
+        assert_eq!(info.digest, vec![4; 8]);
+        assert_eq!(
+            (info.create_time, info.construct_duration),
+            (1_700_000_000, 3)
+        );
+    }
+
+    #[test]
+    fn an_object_lost_from_the_external_store_is_gone() {
+        let mut st = state(1000, true);
+        put_released(&mut st, 1, 600);
+        assert!(st.create(1, id(2), 600, 0, 0, true).is_err());
+        run_io(&mut st);
+        let ticket = st.spilled_ticket(&id(1)).unwrap();
+        assert!(!st.lose(&id(1), ticket + 1), "another spill's ticket");
+        assert!(st.lose(&id(1), ticket));
+        assert!(!st.contains(&id(1)) && !st.knows(&id(1)));
+        assert_eq!(st.external_bytes, 0);
     }
 
     #[test]

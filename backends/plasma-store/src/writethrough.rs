@@ -61,7 +61,7 @@ fn write_through(shared: &Shared, job: Published) {
     };
     if let Some(external) = external {
         let bytes = segment.read(job.offset, job.len);
-        if let Err(e) = external.put(&job.id, &bytes, &job.object) {
+        if let Err(e) = external.put(&job.id, 0, &job.object, &bytes) {
             log(&format!(
                 "writing object {} ({} bytes) through to the external store failed: {e}; \
                  it stays in this store only",
@@ -102,7 +102,7 @@ pub(crate) fn fetch_missing(shared: &Shared, ids: &[ObjectId]) -> bool {
 /// Creates `id` from its external copy (allocating under the lock, copying without it) and
 /// seals it with the copy's digest, without writing it through again.
 fn adopt(shared: &Shared, id: ObjectId, (object, bytes): (StoredObject, Vec<u8>)) -> bool {
-    let created = shared.with_space(|state| {
+    let created = shared.with_space(true, |state| {
         let spec = state.create(
             WRITE_THROUGH_CLIENT,
             id,
@@ -116,8 +116,9 @@ fn adopt(shared: &Shared, id: ObjectId, (object, bytes): (StoredObject, Vec<u8>)
     let (spec, segment) = match created {
         Ok(created) => created,
         // Created meanwhile by a client or another get: that one counts.
-        Err(tensor_ipc_plasma_protocol::Status::ObjectExists) => return false,
+        Err(Some(tensor_ipc_plasma_protocol::Status::ObjectExists)) => return false,
         Err(status) => {
+            let status = status.unwrap_or(tensor_ipc_plasma_protocol::Status::OutOfMemory);
             log(&format!(
                 "object {id} ({} bytes) is in the external store but does not fit here: {status:?}",
                 bytes.len()

@@ -10,6 +10,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_plasma-store");
 pub(crate) struct StoreProcess {
     pub(crate) child: std::process::Child,
     pub(crate) socket: std::path::PathBuf,
+    /// Where its stderr goes, for [`start_logged`](Self::start_logged).
+    log: Option<std::path::PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -17,6 +19,23 @@ impl StoreProcess {
     /// Starts the binary with `args` and `-s` a fresh socket, its stderr going to `stderr`.
     pub(crate) fn start(args: &[&str], stderr: Stdio) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, args, stderr, None)
+    }
+
+    /// Starts the binary with `args`, its stderr kept in a file (see [`log`](Self::log)).
+    pub(crate) fn start_logged(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("store.log");
+        let file = std::fs::File::create(&log).unwrap();
+        Self::start_in(dir, args, Stdio::from(file), Some(log))
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        stderr: Stdio,
+        log: Option<std::path::PathBuf>,
+    ) -> Self {
         let socket = dir.path().join("plasma.sock");
         let child = Command::new(BIN)
             .args(args)
@@ -36,8 +55,68 @@ impl StoreProcess {
         Self {
             child,
             socket,
+            log,
             _dir: dir,
         }
+    }
+
+    /// What the store has logged so far (started with [`start_logged`](Self::start_logged)).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.log.as_ref().expect("started logged")).unwrap()
+    }
+
+    /// The store process's id.
+    pub(crate) fn pid(&self) -> rustix::process::Pid {
+        rustix::process::Pid::from_raw(self.child.id() as i32).unwrap()
+    }
+
+    /// Descriptors the store process has open.
+    pub(crate) fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
+    }
+
+    /// Descriptors the store has open once the count stayed the same for 300 ms (the
+    /// connection that checked the store is up may still be open at first).
+    pub(crate) fn quiet_fd_count(&self) -> usize {
+        let t0 = Instant::now();
+        let mut last = self.fd_count();
+        let mut since = Instant::now();
+        while since.elapsed() < Duration::from_millis(300) && t0.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = self.fd_count();
+            if now != last {
+                (last, since) = (now, Instant::now());
+            }
+        }
+        last
+    }
+
+    /// Waits (up to `limit`) until the store has `fds` descriptors open; returns how many it
+    /// has then.
+    pub(crate) fn settle_fds(&self, fds: usize, limit: Duration) -> usize {
+        let t0 = Instant::now();
+        loop {
+            let now = self.fd_count();
+            if now == fds || t0.elapsed() > limit {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The store process's resident memory, in bytes.
+    pub(crate) fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        kb * 1024
     }
 
     /// User + system CPU time so far, in clock ticks (10 ms each).

@@ -34,11 +34,16 @@ impl Store {
     }
 }
 
+/// A store of `memory` bytes configured by `f`. Its clients are served by the event loop's
+/// workers from the first (`dedicated_clients(0)`), the path many clients take; the client
+/// crate's tests, pyarrow's and the CPU-bound tests here run the default, a thread per
+/// client while few are connected.
 pub(crate) fn store_with(memory: u64, f: impl FnOnce(StoreBuilder) -> StoreBuilder) -> Store {
     let dir = tempfile::tempdir().unwrap();
     let builder = StoreBuilder::new()
         .socket(dir.path().join("plasma.sock"))
-        .memory(memory);
+        .memory(memory)
+        .dedicated_clients(0);
     let handle = f(builder).spawn().unwrap();
     Store {
         handle: Some(handle),

@@ -108,7 +108,11 @@ mod store {
             }
         };
         let signal = signals.forever().next().unwrap_or(SIGTERM);
-        let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+        let name = if signal == SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
         eprintln!("plasma-store: {name} received, closing the store");
         let (done, finished) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -129,7 +129,15 @@ impl PlasmaObject {
     fn data_view<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let data = &slf.get().buffers.data;
         // SAFETY: the bytes belong to the buffer held by `slf`, the array's base.
-        unsafe { bytes_over(slf.py(), slf.clone().into_any(), data.as_ptr(), data.len(), false) }
+        unsafe {
+            bytes_over(
+                slf.py(),
+                slf.clone().into_any(),
+                data.as_ptr(),
+                data.len(),
+                false,
+            )
+        }
     }
 
     /// A read-only `uint8` numpy array over the metadata (zero-copy; keeps this object alive).
@@ -170,9 +178,9 @@ pub struct Client {
 
 impl Client {
     fn client(&self) -> PyResult<PlasmaClient> {
-        lock(&self.client)
-            .clone()
-            .ok_or_else(|| client_error(&ClientError::Disconnected("disconnect() was called".into())))
+        lock(&self.client).clone().ok_or_else(|| {
+            client_error(&ClientError::Disconnected("disconnect() was called".into()))
+        })
     }
 
     /// Gets `ids`, waiting up to `timeout_ms` (negative: forever) in slices, handling signals
@@ -208,8 +216,8 @@ impl Client {
             for (&i, entry) in missing.iter().zip(got) {
                 found[i] = entry;
             }
-            let done = found.iter().all(Option::is_some)
-                || deadline.is_some_and(|d| Instant::now() >= d);
+            let done =
+                found.iter().all(Option::is_some) || deadline.is_some_and(|d| Instant::now() >= d);
             if done {
                 return Ok(found);
             }
@@ -233,7 +241,10 @@ impl Client {
             if total <= INLINE_LIMIT {
                 client.create_and_seal(id, &parts.concat(), metadata)
             } else {
-                client.create(id, total, metadata)?.fill_and_seal(parts).map(drop)
+                client
+                    .create(id, total, metadata)?
+                    .fill_and_seal(parts)
+                    .map(drop)
             }
         })
         .py()
@@ -264,9 +275,7 @@ fn decode_value(py: Python<'_>, object: ObjectBuffers) -> PyResult<Bound<'_, PyA
             Tensor::numpy_of(py, tensor)
         }
         Header::SparseTensor(_) => {
-            let sparse = message
-                .into_sparse_tensor(&ReadOptions::default())
-                .py()?;
+            let sparse = message.into_sparse_tensor(&ReadOptions::default()).py()?;
             Ok(Bound::new(py, SparseTensor::from(sparse))?.into_any())
         }
         other => Err(in_object(tensor_ipc::Error::UnexpectedHeader {
@@ -353,9 +362,9 @@ impl Client {
     /// object referenced) until it is collected.
     fn seal(&self, py: Python<'_>, object_id: ObjectID) -> PyResult<()> {
         let id = object_id.0;
-        let slot = lock(&self.created).remove(&id).ok_or_else(|| {
-            client_error(&ClientError::ObjectNotFound(id))
-        })?;
+        let slot = lock(&self.created)
+            .remove(&id)
+            .ok_or_else(|| client_error(&ClientError::ObjectNotFound(id)))?;
         let object = lock(&slot.object).take();
         let Some(object) = object else {
             return Err(client_error(&ClientError::ObjectNotFound(id)));

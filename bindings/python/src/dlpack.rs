@@ -9,8 +9,8 @@
 use std::ffi::{CStr, c_void};
 
 use pyo3::exceptions::PyBufferError;
-use pyo3::prelude::*;
 use pyo3::ffi;
+use pyo3::prelude::*;
 use tensor_ipc::{DType, TensorData};
 
 /// `(kDLCPU, 0)`.
@@ -159,10 +159,15 @@ pub(crate) fn export<'py>(
     }
     let width = tensor.dtype().byte_width();
     let (data, strides): (TensorData<'static>, Vec<usize>) = if copy {
-        let bytes = tensor.to_row_major_bytes().map_err(crate::errors::codec_error)?;
+        let bytes = tensor
+            .to_row_major_bytes()
+            .map_err(crate::errors::codec_error)?;
         let strides = tensor_ipc::layout::row_major_strides(tensor.shape(), width)
             .map_err(crate::errors::codec_error)?;
-        (TensorData::Shared(arrow_buffer::Buffer::from_vec(bytes)), strides)
+        (
+            TensorData::Shared(arrow_buffer::Buffer::from_vec(bytes)),
+            strides,
+        )
     } else {
         (tensor.data().clone(), tensor.strides().to_vec())
     };

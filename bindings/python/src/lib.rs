@@ -3,17 +3,17 @@
 //! The Python modules (`tensor_ipc`, `tensor_ipc.plasma`) hold the public API and its
 //! docstrings; this extension holds what must be fast or must touch memory:
 //!
-//! * [`object_id`]: `ObjectID`, the 20-byte Plasma object id;
-//! * [`client`]: the Plasma client (`_native.Client`), over the Rust client, with every
+//! * `object_id.rs`: `ObjectID`, the 20-byte Plasma object id;
+//! * `client.rs`: the Plasma client (`_native.Client`), over the Rust client, with every
 //!   blocking call run without the GIL and waits cut into slices so Ctrl-C interrupts them;
-//! * [`tensor`]: `Tensor`, the dense tensor read zero-copy, and the tensor message codec
+//! * `tensor.rs`: `Tensor`, the dense tensor read zero-copy, and the tensor message codec
 //!   between numpy arrays and files, buffers and bytes;
-//! * [`sparse`]: `SparseTensor`;
-//! * [`dlpack`]: the DLPack capsules of `Tensor.__dlpack__`;
-//! * [`numpy_view`]: numpy arrays over memory owned by Rust, and the memory of numpy arrays
-//!   seen from Rust (this module and [`dlpack`] hold the crate's `unsafe` code);
-//! * [`errors`]: Rust errors as Python exceptions, with the Rust messages;
-//! * [`cli`]: the `plasma-store` and `tensor-ipc` commands, run in-process.
+//! * `sparse.rs`: the `SparseTensor` class;
+//! * `dlpack.rs`: the DLPack capsules of `Tensor.__dlpack__`;
+//! * `numpy_view.rs`: numpy arrays over memory owned by Rust, and the memory of numpy arrays
+//!   seen from Rust (this module and `dlpack.rs` hold the crate's `unsafe` code);
+//! * `errors.rs`: Rust errors as Python exceptions, with the Rust messages;
+//! * `cli.rs`: the `plasma-store` and `tensor-ipc` commands, run in-process.
 
 mod cli;
 mod client;

@@ -230,7 +230,11 @@ impl ArrayMemory {
 
     /// The length of a contiguous one-dimensional `uint8` array.
     pub(crate) fn byte_len(&self) -> PyResult<usize> {
-        match (self.shape.as_slice(), self.strides.as_slice(), self.itemsize) {
+        match (
+            self.shape.as_slice(),
+            self.strides.as_slice(),
+            self.itemsize,
+        ) {
             ([len], [1], 1) => Ok(*len),
             ([0], _, 1) => Ok(0),
             _ => Err(PyValueError::new_err(

@@ -12,12 +12,7 @@ pub(crate) const DEPRECATION: &std::ffi::CStr = c"Plasma is deprecated in Apache
 
 /// Emits [`DEPRECATION`] as a `DeprecationWarning`.
 pub(crate) fn warn_deprecated(py: Python<'_>) -> PyResult<()> {
-    PyErr::warn(
-        py,
-        &py.get_type::<PyDeprecationWarning>(),
-        DEPRECATION,
-        1,
-    )
+    PyErr::warn(py, &py.get_type::<PyDeprecationWarning>(), DEPRECATION, 1)
 }
 
 /// An ObjectID represents a string of 20 bytes identifying a Plasma object.

@@ -55,7 +55,10 @@ fn view<'py>(
     }
 }
 
-fn index_view<'py>(owner: &Bound<'py, SparseTensor>, v: &IndexVector<'static>) -> PyResult<Bound<'py, PyAny>> {
+fn index_view<'py>(
+    owner: &Bound<'py, SparseTensor>,
+    v: &IndexVector<'static>,
+) -> PyResult<Bound<'py, PyAny>> {
     let width = v.index_type().byte_width();
     view(owner, v.data(), v.index_type(), &[v.len()], &[width])
 }
@@ -228,7 +231,11 @@ impl SparseTensor {
                 };
                 let arg = PyTuple::new(
                     py,
-                    [data, SparseTensor::indices(slf)?, SparseTensor::indptr(slf)?],
+                    [
+                        data,
+                        SparseTensor::indices(slf)?,
+                        SparseTensor::indptr(slf)?,
+                    ],
                 )?;
                 let kwargs = pyo3::types::PyDict::new(py);
                 kwargs.set_item("shape", shape)?;

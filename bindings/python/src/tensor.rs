@@ -87,7 +87,10 @@ struct SliceSink<'a> {
 
 impl TensorSink for SliceSink<'_> {
     fn reserve(&mut self, len: usize) -> tensor_ipc::Result<&mut [u8]> {
-        let end = self.used.checked_add(len).filter(|&e| e <= self.region.len());
+        let end = self
+            .used
+            .checked_add(len)
+            .filter(|&e| e <= self.region.len());
         match end {
             Some(end) => {
                 let start = self.used;
@@ -108,11 +111,11 @@ impl TensorSink for SliceSink<'_> {
 
 /// An I/O error about `path` as an `OSError` naming the file.
 fn path_error(e: Error, path: &Path) -> PyErr {
-    if let Error::Io(io) = &e {
-        if let Some(errno) = io.raw_os_error() {
-            let message = std::io::Error::from_raw_os_error(errno).to_string();
-            return PyOSError::new_err((errno, message, path.display().to_string()));
-        }
+    if let Error::Io(io) = &e
+        && let Some(errno) = io.raw_os_error()
+    {
+        let message = std::io::Error::from_raw_os_error(errno).to_string();
+        return PyOSError::new_err((errno, message, path.display().to_string()));
     }
     codec_error(e)
 }
@@ -394,12 +397,12 @@ impl Tensor {
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = stream; // CPU memory: there is no stream to synchronise with.
-        if let Some(device) = dl_device {
-            if device != crate::dlpack::CPU_DEVICE {
-                return Err(PyBufferError::new_err(format!(
-                    "a tensor_ipc.Tensor lives on the CPU (1, 0), not on device {device:?}"
-                )));
-            }
+        if let Some(device) = dl_device
+            && device != crate::dlpack::CPU_DEVICE
+        {
+            return Err(PyBufferError::new_err(format!(
+                "a tensor_ipc.Tensor lives on the CPU (1, 0), not on device {device:?}"
+            )));
         }
         let versioned = max_version.is_some_and(|(major, _)| major >= 1);
         crate::dlpack::export(py, &self.inner, versioned, copy == Some(true))

@@ -444,11 +444,19 @@ fn seal_and_keep_holds_the_object_until_its_buffers_go() {
         let info = client.list().unwrap();
         let info = info.iter().find(|i| i.object_id == id).unwrap();
         assert_eq!(info.ref_count, 1, "{kind:?}: referenced after the seal");
-        assert_eq!(client.evict(1).unwrap(), 0, "{kind:?}: not evictable while kept");
+        assert_eq!(
+            client.evict(1).unwrap(),
+            0,
+            "{kind:?}: not evictable while kept"
+        );
         // A local get shares the reference; the last buffer releases it.
         let again = client.get_one(id, SECOND).unwrap().unwrap();
         drop(kept);
-        assert_eq!(client.evict(1).unwrap(), 0, "{kind:?}: the get still holds it");
+        assert_eq!(
+            client.evict(1).unwrap(),
+            0,
+            "{kind:?}: the get still holds it"
+        );
         drop(again);
         assert_eq!(client.evict(1).unwrap(), 1004, "{kind:?}: released");
         assert_eq!(client.held_objects(), 0);

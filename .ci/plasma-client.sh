@@ -18,7 +18,7 @@ cd "$root"
 
 venv="$root/target/venv-pyarrow11"
 if ! "$venv/bin/python" -c "import pyarrow, numpy; assert pyarrow.__version__ == '11.0.0'" 2>/dev/null; then
-  py="$(command -v python3.11 || command -v python3)"
+  py="$(bash "$root/.ci/python311.sh")"
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check pyarrow==11.0.0 "numpy<2"
 fi
@@ -27,7 +27,7 @@ wheel="$("$venv/bin/python" -c 'import os, pyarrow; print(os.path.dirname(pyarro
 
 out="$root/target/plasma-client"
 mkdir -p "$out"
-src="$root/backends/plasma/tests/client_reader.cpp"
+src="$root/backends/plasma-client/tests/client_reader.cpp"
 reader="$out/plasma_reader"
 if [[ ! -x "$reader" || "$src" -nt "$reader" ]]; then
   arrow_lib="$(cd "$wheel" && ls libarrow.so.* | grep -E '^libarrow\.so\.[0-9]+$' | head -1)"

@@ -13,9 +13,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 store="$root/target/release/plasma-store"
 [[ -x "$store" ]] || cargo build --release -p tensor-ipc-plasma-store
-py="$(command -v python3.11 || command -v python3)"
 venv="$root/target/venv-pyarrow11"
 if ! "$venv/bin/python" -c "import pyarrow, pytest, hypothesis, pandas; assert pyarrow.__version__ == '11.0.0'" 2>/dev/null; then
+  py="$(bash "$root/.ci/python311.sh")"
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q pyarrow==11.0.0 "numpy<2" "pytest<8" hypothesis "pandas<2.2"
 fi
@@ -24,7 +24,8 @@ mkdir -p "$out"
 run() {  # run NAME [env...]
   local name="$1"; shift
   env "$@" PYTHONPATH="$root/tests/plasma" "$venv/bin/python" -m pytest -p plasma_store_override \
-    --pyargs pyarrow.tests.test_plasma -rA -q -p no:cacheprovider >"$out/$name.log" 2>&1 || true
+    --pyargs pyarrow.tests.test_plasma -rA -q -p no:cacheprovider --basetemp="$out/$name-tmp" \
+    >"$out/$name.log" 2>&1 || true
   grep -E '^PASSED ' "$out/$name.log" | sed 's/^PASSED //; s/ - .*//' | sort >"$out/$name.passed"
   echo "$name: $(tail -1 "$out/$name.log")"
 }

@@ -7,7 +7,7 @@
 #                           pyarrow (tests marked needs_pyarrow are deselected there)
 # Peers, installed on first use: pyarrow 11 and its plasma-store-server (.ci/plasma-client.sh),
 # the seed's C++ producer (.ci/seed-cpp.sh --build-only), the Rust CLI and seed examples. Under
-# CI=true a missing peer fails its tests.
+# CI a missing peer fails its tests (elsewhere it is skipped and listed in target/peer-skips.log).
 #
 #   bash .ci/python.sh            # everything
 #   bash .ci/python.sh -k seed    # extra arguments go to both pytest runs
@@ -34,7 +34,7 @@ pyenv_python() { ls -d "$pyenv_root"/versions/"$1".*/bin/python"$1" 2>/dev/null 
 
 venv="$root/target/venv-python"
 if ! "$venv/bin/python" -c 'import numpy, pyarrow, pandas, scipy, pytest, sys; sys.exit(int(numpy.__version__.split(".")[0]) < 2 or int(pyarrow.__version__.split(".")[0]) < 26)' 2>/dev/null; then
-  py="$(find_python python3.11 "$(pyenv_python 3.11)" python3)"
+  py="$(bash .ci/python311.sh)"
   "$py" -m venv "$venv"
   "$venv/bin/pip" install "${pip_quiet[@]}" "numpy>=2" "pyarrow>=26" "pandas<3" scipy pytest
 fi

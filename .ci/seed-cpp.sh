@@ -14,9 +14,9 @@ cd "$root"
 store="$root/target/release/plasma-store"
 [[ -x "$store" || "${1:-}" == "--build-only" ]] || cargo build --release -p tensor-ipc-plasma-store
 command -v g++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
-py="$(command -v python3.11 || command -v python3)"
 venv="$root/target/venv-pyarrow11"
 if ! "$venv/bin/python" -c "import pyarrow; assert pyarrow.__version__ == '11.0.0'" 2>/dev/null; then
+  py="$(bash "$root/.ci/python311.sh")"
   "$py" -m venv "$venv"
   "$venv/bin/pip" install -q pyarrow==11.0.0 "numpy<2" "pytest<8" hypothesis "pandas<2.2"
 fi

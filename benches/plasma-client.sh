@@ -17,12 +17,12 @@ rounds="${1:-3}"
 cycles="${CYCLES:-5000}"
 bash .ci/plasma-client.sh --setup-only
 [[ -x target/release/plasma-store ]] || cargo build --release -p tensor-ipc-plasma-store
-cargo bench -q -p tensor-ipc-plasma --bench client --no-run 2>/dev/null
+cargo bench -q -p tensor-ipc-plasma-client --bench client --no-run 2>/dev/null
 wheel="$(target/venv-pyarrow11/bin/python -c 'import os, pyarrow; print(os.path.dirname(pyarrow.__file__))')"
 original="$wheel/plasma-store-server"
 ours="$root/target/release/plasma-store"
 cpp="$root/target/plasma-client/plasma_reader"
-rust() { cargo bench -q -p tensor-ipc-plasma --bench client -- "$@" 2>/dev/null | grep '='; }
+rust() { cargo bench -q -p tensor-ipc-plasma-client --bench client -- "$@" 2>/dev/null | grep '='; }
 
 out="$root/target/plasma-client"
 results="$out/bench-results.txt"

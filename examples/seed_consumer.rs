@@ -10,8 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use tensor_ipc::{DType, read_tensor};
-use tensor_ipc_plasma::ObjectId;
-use tensor_ipc_plasma::client::{PlasmaClient, PlasmaSource};
+use tensor_ipc_plasma_client::{ClientOptions, ObjectId, PlasmaClient, PlasmaSource};
 
 fn main() -> ExitCode {
     let mut socket = String::from("/tmp/plasma");
@@ -42,10 +41,12 @@ fn usage(why: &str) -> ExitCode {
 }
 
 fn run(socket: &str, timeout_ms: i64) -> Result<(), Box<dyn std::error::Error>> {
-    let client = PlasmaClient::connect(socket)?;
+    let client = connect(socket)?;
     let object_id = ObjectId([b'1'; 20]);
     let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-    let mut source = PlasmaSource::get(&client, object_id, timeout)?;
+    let mut source = PlasmaSource::get(&client, object_id, timeout).map_err(|e| {
+        format!("{e} (waited {timeout_ms} ms; run seed_producer first, or pass --timeout-ms -1)")
+    })?;
     let tensor = read_tensor(&mut source)?;
     // Sum in f64 of the values (float types), or of the raw bytes otherwise.
     let checksum: f64 = match tensor.dtype() {
@@ -59,4 +60,24 @@ fn run(socket: &str, timeout_ms: i64) -> Result<(), Box<dyn std::error::Error>> 
         tensor.dtype().name()
     );
     Ok(())
+}
+
+/// Connects, saying so on stderr when the store is not there yet (the client keeps trying
+/// for a few seconds while a store starts).
+fn connect(socket: &str) -> Result<PlasmaClient, Box<dyn std::error::Error>> {
+    let once = ClientOptions {
+        connect_retries: 1,
+        ..ClientOptions::default()
+    };
+    if let Ok(client) = PlasmaClient::connect_with(socket, once) {
+        return Ok(client);
+    }
+    let patient = ClientOptions::default();
+    let wait = patient.retry_delay * patient.connect_retries;
+    eprintln!(
+        "seed_consumer: no store answers at {socket}; waiting up to {} s for one \
+         (start it with: cargo run --release --bin plasma-store -- -s {socket})",
+        wait.as_secs()
+    );
+    Ok(PlasmaClient::connect_with(socket, patient)?)
 }

@@ -42,15 +42,17 @@ int main(int argc, char** argv) {
   // Step 2: create the object, write the tensor into it, seal.
   int64_t datasize;
   ARROW_CHECK_OK(ipc::GetTensorSize(t, &datasize));
+  const int64_t object_size = datasize;
   int32_t meta_len = 0;
   std::shared_ptr<Buffer> buffer;
   ARROW_CHECK_OK(client_.Create(object_id, datasize, NULL, 0, &buffer));
   io::FixedSizeBufferWriter stream(buffer);
+  // WriteTensor reports the body length in its last argument.
   ARROW_CHECK_OK(arrow::ipc::WriteTensor(t, &stream, &meta_len, &datasize));
   ARROW_CHECK_OK(client_.Seal(object_id));
 
-  std::cout << "stored tensor of " << datasize << " bytes as "
-            << object_id.hex() << std::endl;
+  std::cout << "stored tensor: " << datasize << " body bytes, " << object_size
+            << " object bytes, as " << object_id.hex() << std::endl;
   ARROW_CHECK_OK(client_.Disconnect());
   return 0;
 }

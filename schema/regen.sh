@@ -148,8 +148,7 @@ gen_all() {
     "$repo/schema/Tensor.fbs" \
     "$repo/schema/SparseTensor.fbs" \
     "$repo/schema/Message.fbs"
-  # Further schema sets go here, e.g.
-  # gen "$root/backends/plasma/src/generated" plasma.flatbuf "$repo/schema/plasma/Plasma.fbs"
+  # The Plasma schema has its own script (schema/regen-plasma.sh): its strings are binary.
 }
 
 # Output directories produced by gen_all, relative to the repo root.

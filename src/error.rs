@@ -335,11 +335,4 @@ pub enum Error {
         /// The `SparseTensorIndex` union type found.
         format: String,
     },
-
-    /// A NumPy `.npy` file could not be read or written.
-    #[error("npy: {reason}")]
-    Npy {
-        /// What is wrong.
-        reason: String,
-    },
 }

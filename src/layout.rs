@@ -92,6 +92,35 @@ pub fn is_column_major(shape: &[usize], strides: &[usize], byte_width: usize) ->
     column_major_strides(shape, byte_width).is_ok_and(|s| s == strides)
 }
 
+/// Whether a layout is contiguous as NumPy defines it, in C order (or, with `fortran`,
+/// Fortran order): Arrow's row- (column-) major strides, except that the strides of size-1
+/// axes do not matter and an empty tensor is both. The first `dense_byte_len` bytes of such a
+/// tensor are its elements in that order.
+pub fn is_numpy_contiguous(
+    shape: &[usize],
+    strides: &[usize],
+    byte_width: usize,
+    fortran: bool,
+) -> bool {
+    if shape.contains(&0) {
+        return true;
+    }
+    let mut expected = byte_width;
+    let mut matches = |axis: usize| {
+        if shape[axis] == 1 {
+            return true;
+        }
+        let ok = strides.get(axis) == Some(&expected);
+        expected = expected.saturating_mul(shape[axis]);
+        ok
+    };
+    if fortran {
+        (0..shape.len()).all(&mut matches)
+    } else {
+        (0..shape.len()).rev().all(&mut matches)
+    }
+}
+
 /// Checks that a strided tensor stays inside `data_len` bytes, as Arrow C++
 /// `CheckTensorStridesValidity` does (the check is skipped for an empty buffer of an empty
 /// tensor).
@@ -322,6 +351,24 @@ fn copy_fixed<const RUN: usize>(src: &[u8], base: usize, n: usize, stride: usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numpy_contiguity_ignores_size_one_axes() {
+        // (2, 1, 3) float32: the size-1 axis may have any stride.
+        assert!(is_numpy_contiguous(&[2, 1, 3], &[12, 999, 4], 4, false));
+        assert!(!is_numpy_contiguous(&[2, 1, 3], &[12, 999, 4], 4, true));
+        assert!(is_numpy_contiguous(&[2, 3], &[4, 8], 4, true));
+        assert!(!is_numpy_contiguous(&[2, 3], &[4, 8], 4, false));
+        // A transposed view is neither; an empty tensor is both; a 1-d run is both.
+        assert!(!is_numpy_contiguous(&[3, 2], &[4, 12], 4, false));
+        assert!(is_numpy_contiguous(&[0, 5], &[1, 1], 4, false));
+        assert!(is_numpy_contiguous(&[0, 5], &[1, 1], 4, true));
+        assert!(
+            is_numpy_contiguous(&[7], &[2], 2, true) && is_numpy_contiguous(&[7], &[2], 2, false)
+        );
+        // Strides of the wrong rank never match.
+        assert!(!is_numpy_contiguous(&[2, 3], &[12], 4, false));
+    }
 
     #[test]
     fn arrow_row_and_column_major_rules() {

@@ -33,7 +33,6 @@ pub mod error;
 pub(crate) mod generated;
 pub mod ipc;
 pub mod layout;
-pub mod npy;
 pub mod sink;
 pub mod sparse;
 pub mod tensor;

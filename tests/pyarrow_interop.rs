@@ -7,8 +7,9 @@
 //!   pyarrow saved, and rebuilds pyarrow's input view and writes the same bytes.
 //! * `tests/data/generate.py --check` rebuilds the golden vectors byte for byte.
 //!
-//! The interpreter is `$TENSOR_IPC_PYTHON`. Without it the tests print a notice and pass,
-//! except under CI (`$CI` set), where they fail: the cross-checks must not silently skip there.
+//! The interpreter is `$TENSOR_IPC_PYTHON`, else `target/venv-pyarrow` (see
+//! `tests/support/peers.rs`). Without one the tests record a skip and pass, except under CI
+//! (`$CI` set), where they fail: the cross-checks must not silently skip there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,23 +23,16 @@ use tensor_ipc_file::FileSource;
 use crate::golden::{dtype_of, encode_values};
 use crate::proptests::{ref_column_major, ref_row_major};
 
-/// The Python to run, or `None` (after a notice) when the cross-checks are not configured.
+/// The Python to run, or `None` (recorded as skipped) when the cross-checks have no peer.
 fn python() -> Option<PathBuf> {
-    match std::env::var_os("TENSOR_IPC_PYTHON") {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but TENSOR_IPC_PYTHON is not: the pyarrow cross-checks must run in \
-                 CI (set TENSOR_IPC_PYTHON to a python with pyarrow>=26 and numpy>=2)"
-            );
-            eprintln!(
-                "notice: TENSOR_IPC_PYTHON is not set; skipping the pyarrow cross-checks \
-                 (set it to a python with pyarrow>=26 and numpy>=2)"
-            );
-            None
-        }
+    let python = crate::peers::current_pyarrow();
+    if python.is_none() {
+        crate::peers::skipped(
+            "the pyarrow cross-checks of the codec",
+            "no Python with pyarrow >= 26 (set TENSOR_IPC_PYTHON or run .ci/setup-python.sh)",
+        );
     }
+    python
 }
 
 fn script(name: &str) -> PathBuf {

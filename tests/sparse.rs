@@ -13,151 +13,12 @@ use tensor_ipc::sparse::{
     CompressedAxis, CooIndex, CsxIndex, IndexVector, SparseIndex, read_sparse_tensor_with,
 };
 use tensor_ipc::{
-    Buffer, DType, Error, Header, ReadOptions, SparseFormat, SparseTensor, Tensor, TensorData, f16,
-    read_message, read_sparse_tensor, sparse_tensor_size, write_sparse_tensor, write_tensor,
+    Buffer, DType, Error, Header, ReadOptions, SparseFormat, SparseTensor, Tensor, read_message,
+    read_sparse_tensor, sparse_tensor_size, write_sparse_tensor, write_tensor,
 };
 
 use crate::common::data_dir;
-
-fn manifest() -> Value {
-    let path = data_dir().join("sparse").join("manifest.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("valid JSON")
-}
-
-fn entries() -> Vec<Value> {
-    manifest()["files"].as_array().expect("files").clone()
-}
-
-fn golden_bytes(entry: &Value) -> Vec<u8> {
-    let path = data_dir()
-        .join("sparse")
-        .join(entry["file"].as_str().expect("file"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_u64().expect("non-negative integer") as usize)
-        .collect()
-}
-
-fn i64s(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_i64().expect("integer"))
-        .collect()
-}
-
-fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_f64().expect("number"))
-        .collect()
-}
-
-fn names(v: &Value) -> Vec<String> {
-    let n: Vec<String> = v
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|x| x.as_str().expect("string").to_owned())
-        .collect();
-    if n.iter().all(String::is_empty) {
-        Vec::new()
-    } else {
-        n
-    }
-}
-
-fn format_of(entry: &Value) -> SparseFormat {
-    SparseFormat::from_name(entry["format"].as_str().expect("format")).expect("known format")
-}
-
-fn dtype(name: &str) -> DType {
-    DType::from_name(name).unwrap_or_else(|| panic!("unknown dtype {name}"))
-}
-
-/// A row-major tensor of `dtype` holding `values` (exact for the values used here).
-fn tensor_of(dtype: DType, shape: Vec<usize>, values: &[f64]) -> Tensor<'static> {
-    macro_rules! make {
-        ($t:ty) => {
-            Tensor::from_vec(values.iter().map(|&v| v as $t).collect::<Vec<$t>>(), shape)
-        };
-    }
-    match dtype {
-        DType::Int8 => make!(i8),
-        DType::Int16 => make!(i16),
-        DType::Int32 => make!(i32),
-        DType::Int64 => make!(i64),
-        DType::UInt8 => make!(u8),
-        DType::UInt16 => make!(u16),
-        DType::UInt32 => make!(u32),
-        DType::UInt64 => make!(u64),
-        DType::Float16 => Tensor::from_vec(
-            values.iter().map(|&v| f16::from_f64(v)).collect::<Vec<_>>(),
-            shape,
-        ),
-        DType::Float32 => make!(f32),
-        _ => make!(f64),
-    }
-    .expect("valid tensor")
-}
-
-/// The elements of a dense tensor (row-major) as f64.
-fn dense_f64(t: &Tensor<'_>) -> Vec<f64> {
-    macro_rules! get {
-        ($t:ty) => {
-            t.to_vec::<$t>()
-                .unwrap()
-                .into_iter()
-                .map(|v| v as f64)
-                .collect()
-        };
-    }
-    match t.dtype() {
-        DType::Int8 => get!(i8),
-        DType::Int16 => get!(i16),
-        DType::Int32 => get!(i32),
-        DType::Int64 => get!(i64),
-        DType::UInt8 => get!(u8),
-        DType::UInt16 => get!(u16),
-        DType::UInt32 => get!(u32),
-        DType::UInt64 => get!(u64),
-        DType::Float16 => t
-            .to_vec::<f16>()
-            .unwrap()
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        DType::Float32 => get!(f32),
-        _ => get!(f64),
-    }
-}
-
-/// The stored values of a sparse tensor as f64.
-fn values_f64(st: &SparseTensor<'_>) -> Vec<f64> {
-    let dense = Tensor::new(
-        st.dtype(),
-        TensorData::Borrowed(st.value_bytes()),
-        vec![st.non_zero_length()],
-    )
-    .unwrap();
-    dense_f64(&dense)
-}
-
-fn read_golden(entry: &Value) -> (Vec<u8>, SparseTensor<'static>) {
-    let bytes = golden_bytes(entry);
-    let st = read_sparse_tensor(&mut bytes.as_slice())
-        .unwrap_or_else(|e| panic!("{}: {e}", entry["file"]))
-        .into_owned();
-    (bytes, st)
-}
+use crate::sparse_golden::*;
 
 #[test]
 fn golden_files_decode_to_the_manifest_arrays() {
@@ -404,13 +265,6 @@ fn csf_lengths_in_bytes_is_rejected() {
 /// Locates `needle` (a buffer's bytes) in a golden file's body.
 fn body_offset(bytes: &[u8]) -> usize {
     8 + i32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize
-}
-
-fn entry_named(name: &str) -> Value {
-    entries()
-        .into_iter()
-        .find(|e| e["name"] == name)
-        .unwrap_or_else(|| panic!("no entry {name}"))
 }
 
 fn read_err(bytes: &[u8]) -> Error {
@@ -749,24 +603,16 @@ proptest! {
 // ---------------------------------------------------------------------------------------
 // Arrow C++ interoperability (tests/cpp/sparse_vectors.cc, built by .ci/sparse-cpp.sh)
 
-/// The C++ program, or `None` (with a notice) when `TENSOR_IPC_SPARSE_CPP` is unset. Under CI
-/// (`CI` set) an unset variable is a failure.
+/// The C++ program, or `None` (recorded as skipped) when it is not built.
 fn cpp_program() -> Option<PathBuf> {
-    match std::env::var_os("TENSOR_IPC_SPARSE_CPP") {
-        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "TENSOR_IPC_SPARSE_CPP is not set under CI: build the Arrow C++ sparse program \
-                     with `export TENSOR_IPC_SPARSE_CPP=$(bash .ci/sparse-cpp.sh)`"
-                );
-            }
-            eprintln!(
-                "notice: Arrow C++ sparse interop skipped; set TENSOR_IPC_SPARSE_CPP=$(bash .ci/sparse-cpp.sh)"
-            );
-            None
-        }
+    let program = crate::peers::sparse_cpp();
+    if program.is_none() {
+        crate::peers::skipped(
+            "the Arrow C++ sparse interop",
+            "the program is not built (run: export TENSOR_IPC_SPARSE_CPP=$(bash .ci/sparse-cpp.sh))",
+        );
     }
+    program
 }
 
 fn run_cpp(program: &PathBuf, args: &[&std::ffi::OsStr]) -> String {
@@ -889,154 +735,4 @@ fn rust_written_vectors_read_by_cpp() {
         assert_eq!(got["ok"], true, "{file}: {line}");
         assert_eq!(f64s(&got["dense"]), *values, "{file}");
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// CLI: `tensor-ipc convert` to and from sparse messages
-
-fn cli(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tensor-ipc"))
-        .args(args)
-        .output()
-        .expect("tensor-ipc runs")
-}
-
-fn write_npy(path: &std::path::Path, tensor: &Tensor<'_>, fortran: bool) {
-    let mut bytes = tensor_ipc::npy::format_header(tensor.dtype(), tensor.shape(), fortran);
-    bytes.extend_from_slice(&tensor.as_bytes()[..tensor.dense_byte_len()]);
-    std::fs::write(path, bytes).unwrap();
-}
-
-#[test]
-fn cli_converts_npy_to_sparse_and_sparse_to_npy() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = |name: &str| dir.path().join(name);
-
-    // The all-zero 3x4 float32 golden files are what `--to coo` / `--to csr` must write.
-    let zeros = Tensor::from_vec(vec![0f32; 12], vec![3, 4]).unwrap();
-    write_npy(&p("zeros.npy"), &zeros, false);
-    for (format, golden) in [
-        ("coo", "coo_f32_3x4_allzero_idx_i64"),
-        ("csr", "csr_f32_3x4_allzero_idx_i64"),
-    ] {
-        let out = p(&format!("zeros.{format}"));
-        let run = cli(&[
-            "convert".as_ref(),
-            "--to".as_ref(),
-            format.as_ref(),
-            p("zeros.npy").as_os_str(),
-            out.as_os_str(),
-        ]);
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        assert!(
-            std::fs::read(&out).unwrap() == golden_bytes(&entry_named(golden)),
-            "{format}"
-        );
-    }
-
-    // The 6x4 example in C and Fortran order: every format equals the library's conversion
-    // (byte-identical with Arrow C++, see above); `--to dense` equals `write_tensor`.
-    let entry = entry_named("csr_i32_6x4_idx_i32");
-    let dense = tensor_of(DType::Int32, vec![6, 4], &f64s(&entry["dense_values"]));
-    write_npy(&p("m.npy"), &dense, false);
-    let transposed: Vec<i32> = (0..4)
-        .flat_map(|j| (0..6).map(move |i| (i, j)))
-        .map(|(i, j)| dense.get::<i32>(&[i, j]).unwrap())
-        .collect();
-    let f_order = Tensor::from_vec(transposed, vec![6, 4])
-        .unwrap()
-        .into_column_major()
-        .unwrap();
-    write_npy(&p("f.npy"), &f_order, true);
-    for format in SparseFormat::ALL {
-        let mut want = Vec::new();
-        write_sparse_tensor(
-            &SparseTensor::from_dense(&dense, format).unwrap(),
-            &mut want,
-        )
-        .unwrap();
-        for npy in ["m.npy", "f.npy"] {
-            let out = p(&format!("{npy}.{format}"));
-            let run = cli(&[
-                "convert".as_ref(),
-                p(npy).as_os_str(),
-                out.as_os_str(),
-                "--to".as_ref(),
-                format.name().as_ref(),
-            ]);
-            assert!(
-                run.status.success(),
-                "{}",
-                String::from_utf8_lossy(&run.stderr)
-            );
-            assert!(std::fs::read(&out).unwrap() == want, "{npy} --to {format}");
-        }
-    }
-    let mut want = Vec::new();
-    write_tensor(&dense, &mut want).unwrap();
-    let run = cli(&[
-        "convert".as_ref(),
-        "--to".as_ref(),
-        "dense".as_ref(),
-        p("m.npy").as_os_str(),
-        p("m.dense").as_os_str(),
-    ]);
-    assert!(run.status.success());
-    assert_eq!(std::fs::read(p("m.dense")).unwrap(), want);
-
-    // Every golden sparse file converts to a .npy of its dense values.
-    for entry in entries() {
-        let input = data_dir()
-            .join("sparse")
-            .join(entry["file"].as_str().unwrap());
-        let out = p("back.npy");
-        let run = cli(&["convert".as_ref(), input.as_os_str(), out.as_os_str()]);
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let bytes = std::fs::read(&out).unwrap();
-        let header = tensor_ipc::npy::parse_header(&bytes).unwrap();
-        assert_eq!(header.shape, usizes(&entry["shape"]));
-        assert!(!header.fortran_order);
-        let back = Tensor::new(
-            header.dtype,
-            TensorData::Borrowed(&bytes[header.data_offset..]),
-            header.shape.clone(),
-        )
-        .unwrap();
-        assert_eq!(
-            dense_f64(&back),
-            f64s(&entry["dense_values"]),
-            "{}",
-            entry["name"]
-        );
-    }
-
-    // Misuse is one error line.
-    let run = cli(&[
-        "convert".as_ref(),
-        "--to".as_ref(),
-        "csr".as_ref(),
-        p("zeros.coo").as_os_str(),
-        p("x.npy").as_os_str(),
-    ]);
-    assert!(!run.status.success());
-    assert!(String::from_utf8_lossy(&run.stderr).contains("--to applies to a .npy input"));
-    let cube = Tensor::from_vec(vec![1u8; 8], vec![2, 2, 2]).unwrap();
-    write_npy(&p("cube.npy"), &cube, false);
-    let run = cli(&[
-        "convert".as_ref(),
-        "--to".as_ref(),
-        "csr".as_ref(),
-        p("cube.npy").as_os_str(),
-        p("cube.csr").as_os_str(),
-    ]);
-    assert!(!run.status.success());
-    assert!(String::from_utf8_lossy(&run.stderr).contains("two dimensions"));
 }

@@ -59,6 +59,8 @@ pub struct FileSink {
     len: u64,
     /// The mapping lent by the last `reserve`, until committed.
     pending: Option<MmapMut>,
+    /// Whether `finish` forces the bytes (and the rename) to disk.
+    sync: bool,
     finished: bool,
 }
 
@@ -153,6 +155,7 @@ impl FileSink {
             mode,
             len,
             pending: None,
+            sync: true,
             finished: false,
         }
     }
@@ -172,18 +175,33 @@ impl FileSink {
         &self.target
     }
 
+    /// Whether [`finish`](Self::finish) forces the bytes to disk (the default, `true`). With
+    /// `false`, `finish` only completes the file (renaming it into place in atomic mode):
+    /// other processes see it whole at once, as with `cp`, but a crash may lose it.
+    pub fn sync_on_finish(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
+    }
+
     /// Flushes the file to disk and, in atomic mode, renames it into place (then syncs the
-    /// directory so the rename is durable).
+    /// directory so the rename is durable). Without [`sync_on_finish`](Self::sync_on_finish)
+    /// only the rename is done.
     pub fn finish(mut self) -> Result<()> {
         if self.pending.is_some() {
             return Err(Error::SinkState(
                 "finish with a reserved, uncommitted message",
             ));
         }
-        self.file.sync_all()?;
+        if self.sync {
+            self.file.sync_all()?;
+        }
         if self.mode == Mode::Atomic {
             std::fs::rename(&self.written, &self.target)?;
-            if let Some(dir) = self.target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Some(dir) = self
+                .target
+                .parent()
+                .filter(|p| self.sync && !p.as_os_str().is_empty())
+            {
                 File::open(dir)?.sync_all()?;
             }
         }

@@ -3,39 +3,48 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use tensor_ipc_plasma::ObjectId;
+use tensor_ipc_plasma_protocol::ObjectId;
 
-/// Where evicted sealed objects go, and come back from on Get.
-pub trait ExternalStore: Send {
+/// Where evicted sealed objects go, and come back from on Get. The store calls it from
+/// request threads without holding its own lock, several at once: implementations do their
+/// own locking.
+pub trait ExternalStore: Send + Sync {
     /// Stores an object's bytes (data followed by metadata).
-    fn put(&mut self, id: &ObjectId, bytes: &[u8]) -> io::Result<()>;
+    fn put(&self, id: &ObjectId, bytes: &[u8]) -> io::Result<()>;
     /// Fetches and removes an object's bytes.
-    fn take(&mut self, id: &ObjectId) -> io::Result<Vec<u8>>;
+    fn take(&self, id: &ObjectId) -> io::Result<Vec<u8>>;
     /// Drops an object.
-    fn remove(&mut self, id: &ObjectId);
+    fn remove(&self, id: &ObjectId);
 }
 
 /// `hashtable://NAME`: an in-process table.
 #[derive(Default)]
 pub struct HashTableStore {
-    objects: HashMap<ObjectId, Vec<u8>>,
+    objects: Mutex<HashMap<ObjectId, Vec<u8>>>,
+}
+
+impl HashTableStore {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectId, Vec<u8>>> {
+        self.objects.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl ExternalStore for HashTableStore {
-    fn put(&mut self, id: &ObjectId, bytes: &[u8]) -> io::Result<()> {
-        self.objects.insert(*id, bytes.to_vec());
+    fn put(&self, id: &ObjectId, bytes: &[u8]) -> io::Result<()> {
+        self.table().insert(*id, bytes.to_vec());
         Ok(())
     }
 
-    fn take(&mut self, id: &ObjectId) -> io::Result<Vec<u8>> {
-        self.objects
+    fn take(&self, id: &ObjectId) -> io::Result<Vec<u8>> {
+        self.table()
             .remove(id)
             .ok_or_else(|| io::ErrorKind::NotFound.into())
     }
 
-    fn remove(&mut self, id: &ObjectId) {
-        self.objects.remove(id);
+    fn remove(&self, id: &ObjectId) {
+        self.table().remove(id);
     }
 }
 
@@ -57,31 +66,31 @@ impl FileStore {
 }
 
 impl ExternalStore for FileStore {
-    fn put(&mut self, id: &ObjectId, bytes: &[u8]) -> io::Result<()> {
+    fn put(&self, id: &ObjectId, bytes: &[u8]) -> io::Result<()> {
         std::fs::write(self.path(id), bytes)
     }
 
-    fn take(&mut self, id: &ObjectId) -> io::Result<Vec<u8>> {
+    fn take(&self, id: &ObjectId) -> io::Result<Vec<u8>> {
         let path = self.path(id);
         let bytes = std::fs::read(&path)?;
         let _ = std::fs::remove_file(path);
         Ok(bytes)
     }
 
-    fn remove(&mut self, id: &ObjectId) {
+    fn remove(&self, id: &ObjectId) {
         let _ = std::fs::remove_file(self.path(id));
     }
 }
 
 /// Parses an `-e` endpoint: `hashtable://NAME` or `file://DIR`.
-pub fn from_endpoint(endpoint: &str) -> Result<Box<dyn ExternalStore>, String> {
+pub fn from_endpoint(endpoint: &str) -> Result<Arc<dyn ExternalStore>, String> {
     let (name, rest) = endpoint
         .split_once("://")
         .ok_or_else(|| format!("external store endpoint {endpoint:?} is not NAME://..."))?;
     match name {
-        "hashtable" => Ok(Box::new(HashTableStore::default())),
+        "hashtable" => Ok(Arc::new(HashTableStore::default())),
         "file" if !rest.is_empty() => FileStore::new(PathBuf::from(rest))
-            .map(|s| Box::new(s) as Box<dyn ExternalStore>)
+            .map(|s| Arc::new(s) as Arc<dyn ExternalStore>)
             .map_err(|e| format!("external store directory {rest:?}: {e}")),
         _ => Err(format!("no such external store \"{name}\"")),
     }
@@ -97,7 +106,7 @@ mod tests {
         assert!(from_endpoint("nope://x").is_err());
         assert!(from_endpoint("plain").is_err());
         let dir = tempfile::tempdir().unwrap();
-        let mut s = from_endpoint(&format!("file://{}", dir.path().display())).unwrap();
+        let s = from_endpoint(&format!("file://{}", dir.path().display())).unwrap();
         let id = ObjectId([3; 20]);
         s.put(&id, b"abc").unwrap();
         assert_eq!(s.take(&id).unwrap(), b"abc");

@@ -17,13 +17,16 @@
 //! behind one mutex, so a client that sends half a frame and goes silent
 //! stalls only its own thread. Limits: [`MAX_CLIENTS`], [`MAX_OBJECTS`],
 //! [`MAX_SUBSCRIBER_QUEUE`], [`MAX_MEMORY`], and the protocol crate's
-//! [`tensor_ipc_plasma::MAX_MESSAGE_SIZE`] and
-//! [`tensor_ipc_plasma::MAX_IDS_PER_REQUEST`].
+//! [`tensor_ipc_plasma_protocol::MAX_MESSAGE_SIZE`] and
+//! [`tensor_ipc_plasma_protocol::MAX_IDS_PER_REQUEST`].
 
+pub mod cli;
 mod external;
+mod handlers;
 mod notify;
 mod segment;
 mod server;
+mod spill;
 mod state;
 
 use std::io;
@@ -192,11 +195,19 @@ impl StoreBuilder {
     /// A one-line description of the configuration.
     pub fn describe(&self) -> String {
         let memory = self.effective_memory();
+        let why = match (self.memory, shm_free()) {
+            (Some(_), _) => String::new(),
+            (None, Some(free)) => format!(
+                ": 80 % of /dev/shm's {:.2} GiB free; choose with -m",
+                gib(free)
+            ),
+            (None, None) => ": /dev/shm unreadable, a default; choose with -m".to_owned(),
+        };
         format!(
-            "socket {}, memory {} bytes ({:.2} GiB), segment in {}{}, external store {}, prefault {}, busy-poll {} us",
+            "socket {}, memory {} bytes ({:.2} GiB{why}), segment in {}{}, external store {}, prefault {}, busy-poll {} us",
             self.socket.display(),
             memory,
-            memory as f64 / f64::from(1u32 << 30),
+            gib(memory),
             self.directory
                 .as_ref()
                 .map_or_else(|| "memfd".to_string(), |d| d.display().to_string()),
@@ -286,12 +297,23 @@ fn bind(path: &Path, group_access: bool) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// The default capacity: 80% of the free space of `/dev/shm`, at least 64 MiB.
+/// The default capacity: 80% of the free space of `/dev/shm`, at least 64 MiB (1 GiB when
+/// `/dev/shm` cannot be read).
 pub fn default_memory() -> u64 {
-    match rustix::fs::statvfs("/dev/shm") {
-        Ok(st) => (st.f_bavail.saturating_mul(st.f_frsize) / 10 * 8).clamp(64 << 20, MAX_MEMORY),
-        Err(_) => 1 << 30,
+    match shm_free() {
+        Some(free) => (free / 10 * 8).clamp(64 << 20, MAX_MEMORY),
+        None => 1 << 30,
     }
+}
+
+/// Bytes free in `/dev/shm`.
+fn shm_free() -> Option<u64> {
+    let st = rustix::fs::statvfs("/dev/shm").ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 30)
 }
 
 /// A running store. Dropping it shuts it down.
@@ -399,8 +421,15 @@ mod tests {
             let seg = Arc::new(segment::Segment::create(arena_len(cap), None, false).unwrap());
             let mut st = state::State::new(cap, seg, None);
             assert!(
-                st.create(1, tensor_ipc_plasma::ObjectId([1; 20]), cap, 0, 0, true)
-                    .is_ok()
+                st.create(
+                    1,
+                    tensor_ipc_plasma_protocol::ObjectId([1; 20]),
+                    cap,
+                    0,
+                    0,
+                    true
+                )
+                .is_ok()
             );
             assert_eq!(st.allocated(), cap);
         }

@@ -17,13 +17,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustix::net::RecvFlags;
-use tensor_ipc_plasma::fdpass::{recv_with_fds_flags, send_fd};
-use tensor_ipc_plasma::frame::read_frame;
-use tensor_ipc_plasma::poll::busy_poll;
-use tensor_ipc_plasma::{Error, MAX_MESSAGE_SIZE, Message, ObjectId, ObjectSpec, Status};
+use tensor_ipc_plasma_protocol::fdpass::{recv_with_fds_flags, send_fd};
+use tensor_ipc_plasma_protocol::frame::{read_frame, send_all};
+use tensor_ipc_plasma_protocol::poll::busy_poll;
+use tensor_ipc_plasma_protocol::{AnyRequest, Error, MAX_MESSAGE_SIZE, Message, Status};
 
-use crate::notify::Subscriber;
-use crate::state::{BatchItem, ClientId, State};
+use crate::handlers::handle;
+use crate::spill::run_external_io;
+use crate::state::{ClientId, State};
 use crate::{MAX_CLIENTS, log};
 
 /// State shared by all threads of one store.
@@ -35,7 +36,7 @@ pub(crate) struct Shared {
     next_client: AtomicU64,
     pub(crate) verbose: bool,
     /// Gets currently waiting on `sealed` (so seals skip a useless wake-up).
-    waiters: AtomicUsize,
+    pub(crate) waiters: AtomicUsize,
     /// How long a connection busy-polls for its next request before sleeping.
     busy_poll: Duration,
     /// Connections busy-polling right now, and how many may at once.
@@ -60,19 +61,85 @@ impl Shared {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes waiting Gets after objects were sealed. A waiter registers
-    /// while holding the state lock, before it sleeps, so a seal made under
-    /// that lock afterwards always sees it.
-    fn wake_waiters(&self) {
+    /// Wakes waiting requests after objects were sealed or memory was freed. A waiter
+    /// registers while holding the state lock, before it sleeps, so a change made under that
+    /// lock afterwards always sees it.
+    pub(crate) fn wake_waiters(&self) {
         if self.waiters.load(Ordering::SeqCst) > 0 {
             self.sealed.notify_all();
         }
     }
+
+    /// Sleeps on the state for at most `wait` (or until woken), giving the lock back.
+    pub(crate) fn wait<'a>(
+        &self,
+        state: MutexGuard<'a, State>,
+        wait: Duration,
+    ) -> MutexGuard<'a, State> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let state = self
+            .sealed
+            .wait_timeout(state, wait)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        state
+    }
+
+    /// Whether the store is shutting down.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Runs `allocating` (a request that needs memory) under the lock. When it ran out of
+    /// memory while evicted objects are on their way to the external store, does that work
+    /// (without the lock), or waits for the request doing it, and runs `allocating` again as
+    /// long as memory is being freed. The work it queued is always done before it returns.
+    pub(crate) fn with_space<T>(
+        &self,
+        mut allocating: impl FnMut(&mut State) -> Result<T, Status>,
+    ) -> Result<T, Status> {
+        let deadline = Instant::now() + SPILL_WAIT;
+        loop {
+            let mut state = self.lock();
+            let result = allocating(&mut state);
+            let retry = matches!(result, Err(Status::OutOfMemory)) && state.external_io_pending();
+            drop(state);
+            let progress = run_external_io(self);
+            if !retry {
+                return result;
+            }
+            if progress || self.wait_for_spills(deadline) {
+                continue;
+            }
+            return result;
+        }
+    }
+
+    /// Waits (until `deadline`) for spills other requests are doing; true if there were some
+    /// and they have all reported.
+    fn wait_for_spills(&self, deadline: Instant) -> bool {
+        let mut state = self.lock();
+        if !state.external_io_pending() {
+            return false;
+        }
+        while state.external_io_pending() {
+            let now = Instant::now();
+            if now >= deadline || self.is_stopping() {
+                return false;
+            }
+            state = self.wait(state, (deadline - now).min(Duration::from_millis(100)));
+        }
+        true
+    }
 }
+
+/// Longest a request waits for other requests' spills to make room for it.
+const SPILL_WAIT: Duration = Duration::from_secs(60);
 
 /// Accepts connections until the store stops.
 pub(crate) fn accept_loop(shared: Arc<Shared>, listener: UnixListener) {
@@ -138,7 +205,7 @@ fn busy_poll_slot(shared: &Shared) -> Option<PollSlot<'_>> {
 const READ_BUFFER: usize = 16 << 10;
 
 /// One client connection.
-struct Conn<'s> {
+pub(crate) struct Conn<'s> {
     shared: &'s Shared,
     stream: UnixStream,
     /// Descriptors that arrived with frame bytes (only Subscribe expects one).
@@ -203,22 +270,13 @@ impl Conn<'_> {
         Ok(n)
     }
 
-    fn send(&mut self, message: &Message) -> io::Result<()> {
-        let bytes = message.encode_frame();
-        let mut rest = &bytes[..];
-        while !rest.is_empty() {
-            match rustix::net::send(&self.stream, rest, rustix::net::SendFlags::NOSIGNAL) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => rest = &rest[n..],
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+    /// Sends one reply (never raising SIGPIPE).
+    pub(crate) fn send<M: Message>(&mut self, message: &M) -> io::Result<()> {
+        send_all(&self.stream, &message.encode_frame())
     }
 
     /// Sends the segment fd if this connection has not seen it yet.
-    fn send_segment(&mut self, shared: &Shared, key: i32) -> io::Result<()> {
+    pub(crate) fn send_segment(&mut self, shared: &Shared, key: i32) -> io::Result<()> {
         if self.sent_segments.insert(key) {
             let state = shared.lock();
             let segment = Arc::clone(state.segment());
@@ -230,7 +288,7 @@ impl Conn<'_> {
 
     /// Receives the descriptor that follows a Subscribe request: it travels
     /// with a 1-byte message, which may already sit in the read buffer.
-    fn recv_fd(&mut self) -> Result<OwnedFd, Error> {
+    pub(crate) fn recv_fd(&mut self) -> Result<OwnedFd, Error> {
         let mut byte = [0u8; 1];
         if self.read(&mut byte)? == 0 {
             return Err(Error::Closed);
@@ -238,7 +296,7 @@ impl Conn<'_> {
         self.fds.pop().ok_or(Error::FdCount { count: 0 })
     }
 
-    fn peer_gone(&self) -> bool {
+    pub(crate) fn peer_gone(&self) -> bool {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
         let mut fds = [PollFd::new(&self.stream, PollFlags::RDHUP)];
         let zero = Timespec {
@@ -256,7 +314,7 @@ impl Conn<'_> {
 }
 
 /// Why a connection ended.
-enum End {
+pub(crate) enum End {
     Closed,
     Violation(String),
 }
@@ -292,11 +350,11 @@ fn serve(shared: &Arc<Shared>, stream: UnixStream, client: ClientId) {
             Err(Error::Closed) => break End::Closed,
             Err(e) => break End::Violation(e.to_string()),
         };
-        let message = match Message::decode(frame.kind, &frame.body) {
-            Ok(m) => m,
+        let request = match AnyRequest::decode(frame.kind, &frame.body) {
+            Ok(r) => r,
             Err(e) => break End::Violation(e.to_string()),
         };
-        if let Err(end) = handle(shared, &mut conn, client, message) {
+        if let Err(end) = handle(shared, &mut conn, client, request) {
             break end;
         }
     };
@@ -311,267 +369,4 @@ fn serve(shared: &Arc<Shared>, stream: UnixStream, client: ClientId) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&client);
-}
-
-fn bad_digest(digest: &[u8]) -> bool {
-    digest.len() != 8
-}
-
-fn handle(
-    shared: &Shared,
-    conn: &mut Conn<'_>,
-    client: ClientId,
-    message: Message,
-) -> Result<(), End> {
-    match message {
-        Message::ConnectRequest => {
-            let capacity = shared.lock().capacity();
-            conn.send(&Message::ConnectReply {
-                memory_capacity: i64::try_from(capacity).unwrap_or(i64::MAX),
-            })?;
-        }
-        Message::CreateRequest {
-            object_id,
-            evict_if_full,
-            data_size,
-            metadata_size,
-            device_num,
-        } => {
-            let mut state = shared.lock();
-            let result = state.create(
-                client,
-                object_id,
-                data_size,
-                metadata_size,
-                device_num,
-                evict_if_full,
-            );
-            let (mmap_size, key) = (state.segment().len() + 8, state.segment().key());
-            drop(state);
-            match result {
-                Ok(object) => {
-                    conn.send(&Message::CreateReply {
-                        object_id,
-                        object,
-                        error: Status::Ok,
-                        store_fd: key,
-                        mmap_size: i64::try_from(mmap_size).unwrap_or(i64::MAX),
-                    })?;
-                    conn.send_segment(shared, key)?;
-                }
-                Err(error) => conn.send(&Message::CreateReply {
-                    object_id,
-                    object: ObjectSpec::default(),
-                    error,
-                    store_fd: 0,
-                    mmap_size: 0,
-                })?,
-            }
-        }
-        Message::CreateAndSealRequest {
-            object_id,
-            evict_if_full,
-            data,
-            metadata,
-            digest,
-        } => {
-            if bad_digest(&digest) {
-                return Err(End::Violation(format!("digest of {} bytes", digest.len())));
-            }
-            let error = shared.lock().create_and_seal(
-                client,
-                object_id,
-                evict_if_full,
-                &data,
-                &metadata,
-                &digest,
-            );
-            shared.wake_waiters();
-            conn.send(&Message::CreateAndSealReply { error })?;
-        }
-        Message::CreateAndSealBatchRequest {
-            object_ids,
-            evict_if_full,
-            data,
-            metadata,
-            digest,
-        } => {
-            if let Some(d) = digest.iter().find(|d| bad_digest(d)) {
-                return Err(End::Violation(format!("digest of {} bytes", d.len())));
-            }
-            let items: Vec<BatchItem<'_>> = object_ids
-                .iter()
-                .zip(&data)
-                .zip(&metadata)
-                .zip(&digest)
-                .map(|(((id, d), m), g)| (*id, &d[..], &m[..], &g[..]))
-                .collect();
-            let error = shared
-                .lock()
-                .create_and_seal_batch(client, &items, evict_if_full);
-            shared.wake_waiters();
-            conn.send(&Message::CreateAndSealBatchReply { error })?;
-        }
-        Message::AbortRequest { object_id } => {
-            let result = shared.lock().abort(client, &object_id);
-            match result {
-                Ok(()) => conn.send(&Message::AbortReply { object_id })?,
-                Err(v) => {
-                    return Err(End::Violation(format!("abort of {object_id}: {v:?}")));
-                }
-            }
-        }
-        Message::SealRequest { object_id, digest } => {
-            if bad_digest(&digest) {
-                return Err(End::Violation(format!("digest of {} bytes", digest.len())));
-            }
-            let result = shared.lock().seal(&object_id, &digest);
-            shared.wake_waiters();
-            let error = result.err().unwrap_or(Status::Ok);
-            conn.send(&Message::SealReply { object_id, error })?;
-        }
-        Message::GetRequest {
-            object_ids,
-            timeout_ms,
-        } => get(shared, conn, client, object_ids, timeout_ms)?,
-        Message::ReleaseRequest { object_id } => {
-            if !shared.lock().release(client, &object_id) && shared.verbose {
-                log(&format!(
-                    "client {client} released {object_id} it does not hold; ignored"
-                ));
-            }
-        }
-        Message::DeleteRequest { object_ids } => {
-            let errors = shared.lock().delete(&object_ids);
-            conn.send(&Message::DeleteReply { object_ids, errors })?;
-        }
-        Message::ContainsRequest { object_id } => {
-            let has_object = shared.lock().contains(&object_id);
-            conn.send(&Message::ContainsReply {
-                object_id,
-                has_object,
-            })?;
-        }
-        Message::ListRequest => {
-            let objects = shared.lock().list();
-            conn.send(&Message::ListReply { objects })?;
-        }
-        Message::EvictRequest { num_bytes } => {
-            let num_bytes = shared.lock().evict(num_bytes);
-            conn.send(&Message::EvictReply { num_bytes })?;
-        }
-        Message::RefreshLruRequest { object_ids } => {
-            shared.lock().refresh_lru(&object_ids);
-            conn.send(&Message::RefreshLruReply)?;
-        }
-        Message::SubscribeRequest => {
-            let fd = conn
-                .recv_fd()
-                .map_err(|e| End::Violation(format!("subscribe: {e}")))?;
-            let sub = Subscriber::start(fd);
-            if !shared.lock().subscribe(client, Arc::clone(&sub)) {
-                // A second subscription: its socket is closed, the first stays.
-                sub.close();
-            }
-        }
-        Message::SetOptionsRequest {
-            client_name,
-            output_memory_quota,
-        } => {
-            let error = shared
-                .lock()
-                .set_options(client, client_name, output_memory_quota);
-            conn.send(&Message::SetOptionsReply { error })?;
-        }
-        Message::GetDebugStringRequest => {
-            let debug_string = shared.lock().debug_string();
-            conn.send(&Message::GetDebugStringReply { debug_string })?;
-        }
-        other => {
-            return Err(End::Violation(format!(
-                "unexpected message {:?}",
-                other.kind()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Longest a waiting Get sleeps before checking whether its client hung up.
-const HANGUP_POLL: Duration = Duration::from_millis(100);
-
-fn get(
-    shared: &Shared,
-    conn: &mut Conn<'_>,
-    client: ClientId,
-    object_ids: Vec<ObjectId>,
-    timeout_ms: i64,
-) -> Result<(), End> {
-    let deadline = (timeout_ms > 0).then(|| {
-        Instant::now()
-            + Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(u64::MAX).min(1 << 40))
-    });
-    let mut distinct: Vec<ObjectId> = Vec::new();
-    let mut seen = HashSet::new();
-    for id in &object_ids {
-        if seen.insert(*id) {
-            distinct.push(*id);
-        }
-    }
-    let mut found: std::collections::HashMap<ObjectId, ObjectSpec> = Default::default();
-    let mut state = shared.lock();
-    loop {
-        for id in &distinct {
-            if !found.contains_key(id)
-                && let Some(spec) = state.get(client, id)
-            {
-                found.insert(*id, spec);
-            }
-        }
-        if found.len() == distinct.len() || timeout_ms == 0 {
-            break;
-        }
-        let mut wait = HANGUP_POLL;
-        if let Some(deadline) = deadline {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            wait = wait.min(deadline - now);
-        }
-        shared.waiters.fetch_add(1, Ordering::SeqCst);
-        state = shared
-            .sealed
-            .wait_timeout(state, wait)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-        shared.waiters.fetch_sub(1, Ordering::SeqCst);
-        if shared.stopping.load(Ordering::SeqCst) || conn.peer_gone() {
-            return Err(End::Closed);
-        }
-    }
-    let segment = Arc::clone(state.segment());
-    drop(state);
-    let objects: Vec<ObjectSpec> = object_ids
-        .iter()
-        .map(|id| found.get(id).copied().unwrap_or(ObjectSpec::MISSING))
-        .collect();
-    let (store_fds, mmap_sizes) = if found.is_empty() {
-        (Vec::new(), Vec::new())
-    } else {
-        (
-            vec![segment.key()],
-            vec![i64::try_from(segment.len() + 8).unwrap_or(i64::MAX)],
-        )
-    };
-    conn.send(&Message::GetReply {
-        object_ids,
-        objects,
-        store_fds: store_fds.clone(),
-        mmap_sizes,
-    })?;
-    for key in store_fds {
-        conn.send_segment(shared, key)?;
-    }
-    Ok(())
 }

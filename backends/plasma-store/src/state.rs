@@ -1,6 +1,7 @@
 //! The store's bookkeeping: objects, per-client references, the LRU, the
 //! deletion cache, capacity accounting and eviction. Everything here runs
-//! under the store's one mutex; nothing here blocks on a socket.
+//! under the store's one mutex; nothing here blocks on a socket, copies object
+//! bytes or touches the external store (that work is queued for [`crate::spill`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -8,11 +9,13 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use offset_allocator::{Allocation, Allocator};
-use tensor_ipc_plasma::{ObjectId, ObjectInfo, ObjectSpec, Status, notification};
+use tensor_ipc_plasma_protocol::{ObjectId, ObjectInfo, ObjectSpec, Status, notification};
 
 use crate::external::ExternalStore;
+use crate::log;
 use crate::notify::Subscriber;
 use crate::segment::Segment;
+use crate::spill::{ExternalIo, Restore, Spill};
 
 /// Allocation granularity and alignment of object data.
 pub(crate) const ALIGNMENT: u64 = 64;
@@ -20,14 +23,20 @@ pub(crate) const ALIGNMENT: u64 = 64;
 /// Identifies a client connection.
 pub(crate) type ClientId = u64;
 
-/// One object of a batch create: id, data, metadata, digest.
-pub(crate) type BatchItem<'a> = (ObjectId, &'a [u8], &'a [u8], &'a [u8]);
+/// One object of a batch create: id, data size, metadata size.
+pub(crate) type BatchItem = (ObjectId, u64, u64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ObjState {
     Created,
     Sealed,
+    /// Sealed, chosen for eviction, its bytes being copied to the external store; still in
+    /// memory and readable.
+    Spilling,
+    /// Only in the external store.
     Evicted,
+    /// Being copied back from the external store into memory allocated for it.
+    Restoring,
 }
 
 struct Entry {
@@ -45,6 +54,8 @@ struct Entry {
     owner: Option<ClientId>,
     /// Creation order, for demoting a quota client's oldest objects.
     create_seq: u64,
+    /// The ticket of the spill or restore under way (`Spilling` and `Restoring` only).
+    ticket: Option<u64>,
 }
 
 impl Entry {
@@ -96,7 +107,15 @@ pub(crate) struct State {
     deletion_cache: HashSet<ObjectId>,
     clients: HashMap<ClientId, Client>,
     subscribers: HashMap<ClientId, Arc<Subscriber>>,
-    external: Option<Box<dyn ExternalStore>>,
+    external: Option<Arc<dyn ExternalStore>>,
+    /// External-store work queued for the next request thread to do outside the lock.
+    external_io: ExternalIo,
+    /// Bytes of objects being spilled: freed once their copies are safe.
+    spilling_bytes: u64,
+    /// Allocations of objects deleted while being spilled or restored, freed when that
+    /// work reports back (keyed by its ticket).
+    doomed: HashMap<u64, Allocation>,
+    next_ticket: u64,
     quota_total: u64,
     num_evictions: u64,
     bytes_evicted: u64,
@@ -108,7 +127,7 @@ impl State {
     pub(crate) fn new(
         capacity: u64,
         segment: Arc<Segment>,
-        external: Option<Box<dyn ExternalStore>>,
+        external: Option<Arc<dyn ExternalStore>>,
     ) -> Self {
         let units = u32::try_from(segment.len() / ALIGNMENT).unwrap_or(u32::MAX);
         Self {
@@ -123,6 +142,10 @@ impl State {
             clients: HashMap::new(),
             subscribers: HashMap::new(),
             external,
+            external_io: ExternalIo::default(),
+            spilling_bytes: 0,
+            doomed: HashMap::new(),
+            next_ticket: 0,
             quota_total: 0,
             num_evictions: 0,
             bytes_evicted: 0,
@@ -172,10 +195,17 @@ impl State {
         Some((a, u64::from(a.offset) * ALIGNMENT))
     }
 
+    /// Allocates `size` bytes, evicting unused objects if allowed. `OutOfMemory` also when
+    /// the room will exist once objects being spilled are copied out: the caller then runs
+    /// [`crate::spill::run_external_io`] and tries again.
     fn allocate(&mut self, size: u64, evict_if_full: bool) -> Result<(Allocation, u64), Status> {
         loop {
             if let Some(a) = self.try_alloc(size) {
                 return Ok(a);
+            }
+            let after_spills = self.allocated - self.spilling_bytes;
+            if self.spilling_bytes > 0 && after_spills.saturating_add(size) <= self.capacity {
+                return Err(Status::OutOfMemory);
             }
             if !evict_if_full || !self.require_space(size) {
                 return Err(Status::OutOfMemory);
@@ -184,9 +214,10 @@ impl State {
     }
 
     /// Evicts at least `max(needed, capacity / 5)` bytes from the LRU, as the
-    /// original does; true if that freed something and enough.
+    /// original does; true if that freed (or is spilling) something and enough.
     fn require_space(&mut self, size: u64) -> bool {
-        let required = i128::from(self.allocated) + i128::from(size) - i128::from(self.capacity);
+        let in_use = self.allocated - self.spilling_bytes;
+        let required = i128::from(in_use) + i128::from(size) - i128::from(self.capacity);
         let target = required.max(i128::from(self.capacity / 5));
         let freed = self.evict_lru(u64::try_from(target).unwrap_or(u64::MAX));
         freed > 0 && i128::from(freed) >= required
@@ -306,33 +337,150 @@ impl State {
         freed
     }
 
+    /// Evicts an unused sealed object: with an external store it starts spilling there (its
+    /// memory is freed when the copy is safe), without one it is deleted. Returns its size.
     fn evict_one(&mut self, id: ObjectId) -> u64 {
         let Some(e) = self.objects.get(&id) else {
             return 0;
         };
         let size = e.size();
-        let (offset, len) = (e.offset, usize::try_from(size).unwrap_or(0));
+        let offset = e.offset;
         self.num_evictions += 1;
         self.bytes_evicted += size;
         self.disown(&id);
-        let spilled = match self.external.as_mut() {
-            Some(ext) => {
-                let bytes = self.segment.read(offset, len);
-                ext.put(&id, &bytes).is_ok()
-            }
-            None => false,
-        };
-        self.free_memory(&id);
-        if spilled {
+        if self.external.is_some() {
+            let ticket = self.ticket();
             if let Some(e) = self.objects.get_mut(&id) {
-                e.state = ObjState::Evicted;
+                e.state = ObjState::Spilling;
+                e.ticket = Some(ticket);
             }
-        } else {
-            self.objects.remove(&id);
-            self.deletion_cache.remove(&id);
-            self.notify_deleted(id);
+            self.spilling_bytes += size;
+            self.external_io.spills.push(Spill {
+                id,
+                ticket,
+                offset,
+                len: usize::try_from(size).unwrap_or(usize::MAX),
+            });
+            return size;
         }
+        self.free_memory(&id);
+        self.objects.remove(&id);
+        self.deletion_cache.remove(&id);
+        self.notify_deleted(id);
         size
+    }
+
+    fn ticket(&mut self) -> u64 {
+        self.next_ticket += 1;
+        self.next_ticket
+    }
+
+    // ----- external store -----
+
+    /// The external store, for the thread that does the queued work.
+    pub(crate) fn external(&self) -> Option<Arc<dyn ExternalStore>> {
+        self.external.clone()
+    }
+
+    /// The queued external-store work, handed to the caller to do outside the lock.
+    pub(crate) fn take_external_io(&mut self) -> ExternalIo {
+        std::mem::take(&mut self.external_io)
+    }
+
+    /// Whether external-store work is queued or under way.
+    pub(crate) fn external_io_pending(&self) -> bool {
+        !self.external_io.is_empty() || self.spilling_bytes > 0
+    }
+
+    /// Reports a spill; true if it freed memory.
+    pub(crate) fn finish_spill(&mut self, spill: Spill, result: std::io::Result<()>) -> bool {
+        let size = spill.len as u64;
+        self.spilling_bytes = self.spilling_bytes.saturating_sub(size);
+        if let Some(alloc) = self.doomed.remove(&spill.ticket) {
+            // Deleted while spilling: nothing to keep.
+            self.release_allocation(alloc, size);
+            if result.is_ok() {
+                self.external_io.removals.push(spill.id);
+            }
+            return true;
+        }
+        let Some(e) = self
+            .objects
+            .get_mut(&spill.id)
+            .filter(|e| e.ticket == Some(spill.ticket))
+        else {
+            return false;
+        };
+        e.ticket = None;
+        match result {
+            Ok(()) if e.ref_count == 0 => {
+                e.state = ObjState::Evicted;
+                self.free_memory(&spill.id);
+                true
+            }
+            Ok(()) => {
+                // Got again while it was being copied: it stays in memory.
+                e.state = ObjState::Sealed;
+                self.external_io.removals.push(spill.id);
+                false
+            }
+            Err(err) => {
+                e.state = ObjState::Sealed;
+                let unused = e.ref_count == 0;
+                log(&format!(
+                    "spilling object {} ({size} bytes) to the external store failed: {err}; \
+                     it stays in memory",
+                    spill.id
+                ));
+                if unused && self.deletion_cache.contains(&spill.id) {
+                    self.delete_now(spill.id);
+                } else if unused {
+                    self.lru_push(spill.id);
+                }
+                false
+            }
+        }
+    }
+
+    /// Reports a restore; true if the object is back.
+    pub(crate) fn finish_restore(&mut self, restore: Restore, result: std::io::Result<()>) -> bool {
+        let size = restore.len as u64;
+        if let Some(alloc) = self.doomed.remove(&restore.ticket) {
+            self.release_allocation(alloc, size);
+            return false;
+        }
+        let Some(e) = self
+            .objects
+            .get_mut(&restore.id)
+            .filter(|e| e.ticket == Some(restore.ticket))
+        else {
+            return false;
+        };
+        e.ticket = None;
+        match result {
+            Ok(()) => {
+                e.state = ObjState::Sealed;
+                // Most recently used: the get that asked for it takes it next.
+                self.lru_push(restore.id);
+                true
+            }
+            Err(err) => {
+                log(&format!(
+                    "restoring object {} from the external store failed: {err}; it is gone",
+                    restore.id
+                ));
+                self.free_memory(&restore.id);
+                self.objects.remove(&restore.id);
+                self.deletion_cache.remove(&restore.id);
+                self.notify_deleted(restore.id);
+                false
+            }
+        }
+    }
+
+    fn release_allocation(&mut self, alloc: Allocation, size: u64) {
+        self.allocator.free(alloc);
+        self.allocated -= size;
     }
 
     // ----- notifications -----
@@ -415,9 +563,13 @@ impl State {
             // Nobody holds an unsealed object any more: it can never be
             // sealed by its creator, so it is aborted.
             ObjState::Created => self.erase(id),
-            ObjState::Sealed if self.deletion_cache.contains(&id) => self.delete_now(id),
+            ObjState::Sealed | ObjState::Spilling if self.deletion_cache.contains(&id) => {
+                self.delete_now(id)
+            }
             ObjState::Sealed => self.lru_push(id),
-            ObjState::Evicted => {}
+            // Back to `Sealed` (and the LRU) when the spill reports.
+            ObjState::Spilling => {}
+            ObjState::Evicted | ObjState::Restoring => {}
         }
     }
 
@@ -429,12 +581,18 @@ impl State {
     }
 
     fn delete_now(&mut self, id: ObjectId) {
-        let evicted = self
-            .objects
-            .get(&id)
-            .is_some_and(|e| e.state == ObjState::Evicted);
-        if evicted && let Some(ext) = self.external.as_mut() {
-            ext.remove(&id);
+        let Some(e) = self.objects.get_mut(&id) else {
+            return;
+        };
+        match (e.state, e.ticket) {
+            (ObjState::Evicted, _) => self.external_io.removals.push(id),
+            // Its memory is in use by the copy under way: freed when that reports back.
+            (ObjState::Spilling | ObjState::Restoring, Some(ticket)) => {
+                if let Some(alloc) = e.alloc.take() {
+                    self.doomed.insert(ticket, alloc);
+                }
+            }
+            _ => {}
         }
         self.erase(id);
         self.deletion_cache.remove(&id);
@@ -487,6 +645,7 @@ impl State {
             lru_key: None,
             owner,
             create_seq,
+            ticket: None,
         };
         self.objects.insert(id, entry);
         self.add_ref(client, id);
@@ -531,42 +690,46 @@ impl State {
         Ok(())
     }
 
-    /// Get of one id: the spec (and a reference) if the object is sealed,
-    /// restoring it from the external store if it was evicted there.
+    /// Get of one id: the spec (and a reference) if the object is sealed (or being
+    /// spilled, still in memory). An evicted object starts its way back from the external
+    /// store and is found once [`crate::spill::run_external_io`] brought it.
     pub(crate) fn get(&mut self, client: ClientId, id: &ObjectId) -> Option<ObjectSpec> {
         let state = self.objects.get(id)?.state;
         match state {
-            ObjState::Created => return None,
-            ObjState::Sealed => {}
-            ObjState::Evicted => self.restore(id)?,
+            ObjState::Created | ObjState::Restoring => return None,
+            ObjState::Sealed | ObjState::Spilling => {}
+            ObjState::Evicted => {
+                self.begin_restore(id);
+                return None;
+            }
         }
         self.add_ref(client, *id);
         let e = &self.objects[id];
         Some(self.spec(e))
     }
 
-    fn restore(&mut self, id: &ObjectId) -> Option<()> {
-        let size = self.objects.get(id)?.size();
-        let (alloc, offset) = self.allocate(size, true).ok()?;
-        let bytes = self.external.as_mut().and_then(|ext| ext.take(id).ok());
-        let e = self.objects.get_mut(id)?;
-        match bytes {
-            Some(bytes) if bytes.len() as u64 == size => {
-                e.alloc = Some(alloc);
-                e.offset = offset;
-                e.state = ObjState::Sealed;
-                self.segment.write(offset, &bytes);
-                Some(())
-            }
-            _ => {
-                // The external copy is gone or corrupt: drop the object.
-                self.allocator.free(alloc);
-                self.allocated -= size;
-                self.objects.remove(id);
-                self.notify_deleted(*id);
-                None
-            }
+    /// Allocates memory for an evicted object and queues its restore (if memory can be had
+    /// now; otherwise a later get tries again).
+    fn begin_restore(&mut self, id: &ObjectId) {
+        let Some(size) = self.objects.get(id).map(Entry::size) else {
+            return;
+        };
+        let Ok((alloc, offset)) = self.allocate(size, true) else {
+            return;
+        };
+        let ticket = self.ticket();
+        if let Some(e) = self.objects.get_mut(id) {
+            e.alloc = Some(alloc);
+            e.offset = offset;
+            e.state = ObjState::Restoring;
+            e.ticket = Some(ticket);
         }
+        self.external_io.restores.push(Restore {
+            id: *id,
+            ticket,
+            offset,
+            len: usize::try_from(size).unwrap_or(usize::MAX),
+        });
     }
 
     /// Delete: one status per id, deferring objects in use or unsealed.
@@ -628,58 +791,41 @@ impl State {
         }
     }
 
-    /// CreateAndSeal: create, copy, seal, and drop the creator's reference.
-    pub(crate) fn create_and_seal(
+    /// The first half of CreateAndSeal(Batch): creates every object (held by `client`,
+    /// unsealed) or none. The caller copies the bytes in without the lock, then calls
+    /// [`seal_created`](Self::seal_created).
+    pub(crate) fn create_batch(
         &mut self,
         client: ClientId,
-        id: ObjectId,
+        items: &[BatchItem],
         evict_if_full: bool,
-        data: &[u8],
-        metadata: &[u8],
-        digest: &[u8],
-    ) -> Status {
-        self.create_and_seal_batch(client, &[(id, data, metadata, digest)], evict_if_full)
-    }
-
-    /// CreateAndSealBatch: all or nothing; one notification for the batch.
-    pub(crate) fn create_and_seal_batch(
-        &mut self,
-        client: ClientId,
-        items: &[BatchItem<'_>],
-        evict_if_full: bool,
-    ) -> Status {
+    ) -> Result<Vec<ObjectSpec>, Status> {
         let mut created: Vec<(ObjectId, ObjectSpec)> = Vec::with_capacity(items.len());
-        for (id, data, metadata, _) in items {
-            match self.create(
-                client,
-                *id,
-                data.len() as u64,
-                metadata.len() as u64,
-                0,
-                evict_if_full,
-            ) {
-                Ok(spec) => created.push((*id, spec)),
+        for &(id, data_size, metadata_size) in items {
+            match self.create(client, id, data_size, metadata_size, 0, evict_if_full) {
+                Ok(spec) => created.push((id, spec)),
                 Err(status) => {
                     for (done, _) in &created {
                         let _ = self.abort(client, done);
                     }
-                    return status;
+                    return Err(status);
                 }
             }
         }
-        let mut infos = Vec::with_capacity(items.len());
-        for ((id, spec), (_, data, metadata, digest)) in created.iter().zip(items) {
-            self.segment.write(spec.data_offset, data);
-            self.segment.write(spec.metadata_offset, metadata);
-            if let Ok(info) = self.seal_quiet(id, digest) {
-                infos.push(info);
-            }
-        }
+        Ok(created.into_iter().map(|(_, spec)| spec).collect())
+    }
+
+    /// The second half of CreateAndSeal(Batch): seals the objects `create_batch` made (one
+    /// notification for all) and drops the creator's references.
+    pub(crate) fn seal_created(&mut self, client: ClientId, sealed: &[(ObjectId, &[u8])]) {
+        let infos: Vec<ObjectInfo> = sealed
+            .iter()
+            .filter_map(|(id, digest)| self.seal_quiet(id, digest).ok())
+            .collect();
         self.notify(&infos);
-        for (id, _) in &created {
+        for (id, _) in sealed {
             self.release(client, id);
         }
-        Status::Ok
     }
 
     /// Subscribe: registers `sub` and replays every sealed object. Returns
@@ -754,7 +900,7 @@ impl State {
         let pinned: u64 = self
             .objects
             .values()
-            .filter(|e| e.ref_count > 0 && e.state != ObjState::Evicted)
+            .filter(|e| e.ref_count > 0 && e.alloc.is_some())
             .map(Entry::size)
             .sum();
         let _ = writeln!(s, "num clients with quota: {with_quota}");
@@ -788,8 +934,8 @@ mod tests {
 
     fn state(capacity: u64, external: bool) -> State {
         let seg = Arc::new(Segment::create(crate::arena_len(capacity), None, false).unwrap());
-        let ext: Option<Box<dyn ExternalStore>> =
-            external.then(|| Box::new(HashTableStore::default()) as Box<dyn ExternalStore>);
+        let ext: Option<Arc<dyn ExternalStore>> =
+            external.then(|| Arc::new(HashTableStore::default()) as Arc<dyn ExternalStore>);
         State::new(capacity, seg, ext)
     }
 
@@ -882,19 +1028,37 @@ mod tests {
     fn batch_is_all_or_nothing() {
         let mut st = state(1000, false);
         put_released(&mut st, 2, 1);
-        let items: Vec<BatchItem<'_>> =
-            vec![(id(1), b"a", b"", &[0; 8]), (id(2), b"b", b"", &[0; 8])];
-        assert_eq!(
-            st.create_and_seal_batch(1, &items, true),
-            Status::ObjectExists
-        );
+        let items = [(id(1), 1, 0), (id(2), 1, 0)];
+        assert_eq!(st.create_batch(1, &items, true), Err(Status::ObjectExists));
         assert!(!st.objects.contains_key(&id(1)));
-        let items: Vec<BatchItem<'_>> =
-            vec![(id(4), b"abc", b"m", &[0; 8]), (id(5), b"", b"", &[0; 8])];
-        assert_eq!(st.create_and_seal_batch(1, &items, true), Status::Ok);
+        let items = [(id(4), 3, 1), (id(5), 0, 0)];
+        let specs = st.create_batch(1, &items, true).unwrap();
+        assert_eq!(specs.len(), 2);
+        // Created, not yet visible.
+        assert!(!st.contains(&id(4)));
+        st.seal_created(1, &[(id(4), &[0; 8]), (id(5), &[0; 8])]);
         assert!(st.contains(&id(4)) && st.contains(&id(5)));
         // Not held by the creator any more: evictable.
         assert_eq!(st.evict(u64::MAX), 1 + 4);
+    }
+
+    /// Does the queued external-store work as `spill::run_external_io` does, inline.
+    fn run_io(st: &mut State) {
+        let external = st.external().unwrap();
+        let work = st.take_external_io();
+        for id in &work.removals {
+            external.remove(id);
+        }
+        for spill in work.spills {
+            let bytes = st.segment.read(spill.offset, spill.len);
+            let result = external.put(&spill.id, &bytes);
+            st.finish_spill(spill, result);
+        }
+        for restore in work.restores {
+            let bytes = external.take(&restore.id).unwrap();
+            st.segment.write(restore.offset, &bytes);
+            st.finish_restore(restore, Ok(()));
+        }
     }
 
     #[test]
@@ -905,16 +1069,78 @@ mod tests {
         st.segment.write(spec.metadata_offset, b"md");
         st.seal(&id(1), &[0; 8]).unwrap();
         assert!(st.release(1, &id(1)));
-        st.create_and_seal(1, id(2), true, &[1; 600], b"", &[0; 8]);
+        // No room until object 1 is spilled: that work is queued, not done under the lock.
+        assert_eq!(
+            st.create(1, id(2), 600, 0, 0, true),
+            Err(Status::OutOfMemory)
+        );
+        assert!(st.external_io_pending());
+        run_io(&mut st);
+        assert!(!st.external_io_pending());
+        st.create(1, id(2), 600, 0, 0, true).unwrap();
+        st.seal(&id(2), &[0; 8]).unwrap();
+        assert!(st.release(1, &id(2)));
         // Object 1 was spilled, not deleted.
         assert!(st.contains(&id(1)));
         assert_eq!(st.allocated(), 600);
+        // A get starts its restore, which first needs object 2 spilled in turn.
+        assert!(st.get(3, &id(1)).is_none());
+        run_io(&mut st);
+        assert!(st.get(3, &id(1)).is_none());
+        run_io(&mut st);
         let back = st.get(3, &id(1)).unwrap();
-        // Restoring it spilled object 2 in turn.
         assert!(st.contains(&id(2)));
         assert_eq!(st.allocated(), 602);
         assert_eq!(st.segment.read(back.data_offset, 600), vec![9; 600]);
         assert_eq!(st.segment.read(back.metadata_offset, 2), b"md");
+    }
+
+    /// An external store that refuses every write.
+    struct Broken;
+
+    impl ExternalStore for Broken {
+        fn put(&self, _: &ObjectId, _: &[u8]) -> std::io::Result<()> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn take(&self, _: &ObjectId) -> std::io::Result<Vec<u8>> {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+        fn remove(&self, _: &ObjectId) {}
+    }
+
+    #[test]
+    fn a_failed_spill_keeps_the_object() {
+        let seg = Arc::new(Segment::create(crate::arena_len(1000), None, false).unwrap());
+        let mut st = State::new(1000, seg, Some(Arc::new(Broken)));
+        put_released(&mut st, 1, 600);
+        assert_eq!(
+            st.create(1, id(2), 600, 0, 0, true),
+            Err(Status::OutOfMemory)
+        );
+        run_io(&mut st);
+        // Still there, still sealed, evictable again later; the create was refused.
+        assert!(st.contains(&id(1)));
+        assert!(st.get(4, &id(1)).is_some());
+        assert_eq!(st.allocated(), 600);
+        assert!(!st.external_io_pending());
+    }
+
+    #[test]
+    fn deleting_a_spilling_object_frees_it_when_the_spill_reports() {
+        let mut st = state(1000, true);
+        put_released(&mut st, 1, 600);
+        assert_eq!(
+            st.create(1, id(2), 600, 0, 0, true),
+            Err(Status::OutOfMemory)
+        );
+        assert_eq!(st.delete(&[id(1)]), vec![Status::Ok]);
+        assert!(!st.contains(&id(1)));
+        assert_eq!(st.allocated(), 600, "its memory is still being copied");
+        run_io(&mut st);
+        assert_eq!(st.allocated(), 0);
+        // The copy the spill made is queued for removal.
+        let work = st.take_external_io();
+        assert_eq!(work.removals, vec![id(1)]);
     }
 
     #[test]

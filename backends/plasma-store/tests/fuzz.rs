@@ -7,7 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tensor_ipc_plasma::{Message, ObjectId};
+use tensor_ipc_plasma_protocol::messages::*;
+use tensor_ipc_plasma_protocol::{AnyRequest, Message, ObjectId};
 use tensor_ipc_plasma_store::StoreBuilder;
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
@@ -26,55 +27,55 @@ impl Rng {
     }
 }
 
-fn requests() -> Vec<Message> {
+fn requests() -> Vec<AnyRequest> {
     let id = |n: u8| ObjectId([n; 20]);
     vec![
-        Message::ConnectRequest,
-        Message::CreateRequest {
+        AnyRequest::from(ConnectRequest),
+        AnyRequest::from(CreateRequest {
             object_id: id(1),
             evict_if_full: true,
             data_size: 100,
             metadata_size: 4,
             device_num: 0,
-        },
-        Message::CreateAndSealRequest {
+        }),
+        AnyRequest::from(CreateAndSealRequest {
             object_id: id(2),
             evict_if_full: true,
             data: b"hello".to_vec(),
             metadata: b"md".to_vec(),
             digest: vec![1; 8],
-        },
-        Message::CreateAndSealBatchRequest {
+        }),
+        AnyRequest::from(CreateAndSealBatchRequest {
             object_ids: vec![id(3), id(4)],
             evict_if_full: false,
             data: vec![b"a".to_vec(), b"bb".to_vec()],
             metadata: vec![vec![], b"m".to_vec()],
             digest: vec![vec![2; 8], vec![3; 8]],
-        },
-        Message::AbortRequest { object_id: id(1) },
-        Message::SealRequest {
+        }),
+        AnyRequest::from(AbortRequest { object_id: id(1) }),
+        AnyRequest::from(SealRequest {
             object_id: id(1),
             digest: vec![4; 8],
-        },
-        Message::GetRequest {
+        }),
+        AnyRequest::from(GetRequest {
             object_ids: vec![id(2), id(9), id(2)],
             timeout_ms: 5,
-        },
-        Message::ReleaseRequest { object_id: id(2) },
-        Message::DeleteRequest {
+        }),
+        AnyRequest::from(ReleaseRequest { object_id: id(2) }),
+        AnyRequest::from(DeleteRequest {
             object_ids: vec![id(2), id(3)],
-        },
-        Message::ContainsRequest { object_id: id(4) },
-        Message::ListRequest,
-        Message::EvictRequest { num_bytes: 10 },
-        Message::SetOptionsRequest {
+        }),
+        AnyRequest::from(ContainsRequest { object_id: id(4) }),
+        AnyRequest::from(ListRequest),
+        AnyRequest::from(EvictRequest { num_bytes: 10 }),
+        AnyRequest::from(SetOptionsRequest {
             client_name: "fuzz".into(),
             output_memory_quota: 1000,
-        },
-        Message::GetDebugStringRequest,
-        Message::RefreshLruRequest {
+        }),
+        AnyRequest::from(GetDebugStringRequest),
+        AnyRequest::from(RefreshLruRequest {
             object_ids: vec![id(2), id(4)],
-        },
+        }),
     ]
 }
 
@@ -91,7 +92,7 @@ fn mutated_requests_never_panic_the_store() {
         .memory(1 << 20)
         .spawn()
         .unwrap();
-    let frames: Vec<Vec<u8>> = requests().iter().map(Message::encode_frame).collect();
+    let frames: Vec<Vec<u8>> = requests().iter().map(AnyRequest::encode_frame).collect();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     for _ in 0..1500 {
         let mut frame = frames[rng.below(frames.len())].clone();
@@ -115,12 +116,11 @@ fn mutated_requests_never_panic_the_store() {
     // Every connection is gone; the store still serves.
     let mut s = UnixStream::connect(store.socket_path()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(&Message::ConnectRequest.encode_frame())
-        .unwrap();
-    let frame = tensor_ipc_plasma::frame::read_frame(&mut s, 1 << 20).unwrap();
+    s.write_all(&ConnectRequest.encode_frame()).unwrap();
+    let frame = tensor_ipc_plasma_protocol::frame::read_frame(&mut s, 1 << 20).unwrap();
     assert_eq!(
-        Message::decode(frame.kind, &frame.body).unwrap(),
-        Message::ConnectReply {
+        ConnectReply::decode(&frame.body).unwrap(),
+        ConnectReply {
             memory_capacity: 1 << 20
         }
     );

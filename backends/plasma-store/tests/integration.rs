@@ -3,4 +3,5 @@
 
 mod cli;
 mod fuzz;
+mod raw_client;
 mod store;

@@ -20,8 +20,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tensor_ipc::{Header, ReadOptions, read_message, tensor_size, write_tensor};
-use tensor_ipc_plasma::ObjectId;
-use tensor_ipc_plasma::client::{
+use tensor_ipc_plasma_client::{
+    ObjectId,
     ClientError, ClientOptions, CreatedObject, ObjectBuffers, PlasmaClient, PlasmaSink,
     PlasmaSource, Subscription,
 };
@@ -645,7 +645,7 @@ fn not_subscribed() -> PyErr {
 #[pyfunction]
 #[allow(clippy::type_complexity)]
 pub fn decode_notifications(buf: &[u8]) -> PyResult<(Vec<ObjectID>, Vec<i64>, Vec<i64>)> {
-    let infos = tensor_ipc_plasma::notification::decode(buf)
+    let infos = tensor_ipc_plasma_client::protocol::notification::decode(buf)
         .map_err(|e| client_error(&ClientError::Protocol(e)))?;
     let mut out = (Vec::new(), Vec::new(), Vec::new());
     for info in infos {

@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
-use tensor_ipc_plasma::client::ClientError;
+use tensor_ipc_plasma_client::ClientError;
 
 pyo3::create_exception!(
     tensor_ipc,

@@ -3,7 +3,8 @@
 use pyo3::exceptions::{PyDeprecationWarning, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use tensor_ipc_plasma::{OBJECT_ID_SIZE, ObjectId};
+use tensor_ipc_plasma_client::ObjectId;
+use tensor_ipc_plasma_client::protocol::OBJECT_ID_SIZE;
 
 /// The warning `pyarrow.plasma` gave on every `ObjectID(...)` and `connect(...)`; kept so that
 /// code (and tests) written against it behave the same. Starts with "Plasma", so the filter

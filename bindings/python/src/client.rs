@@ -21,8 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tensor_ipc::{Header, ReadOptions, read_message, tensor_size, write_tensor};
 use tensor_ipc_plasma_client::{
-    ObjectId,
-    ClientError, ClientOptions, CreatedObject, ObjectBuffers, PlasmaClient, PlasmaSink,
+    ClientError, ClientOptions, CreatedObject, ObjectBuffers, ObjectId, PlasmaClient, PlasmaSink,
     PlasmaSource, Subscription,
 };
 

@@ -449,3 +449,24 @@ def test_rust_reads_python_files_and_the_reverse(rust_bin, tmp_path):
     t = ti.read_tensor(tmp_path / "rust.tensor")
     assert np.array_equal(np.asarray(t), a)
     assert (tmp_path / "rust.tensor").read_bytes() == encode(np.asfortranarray(a))
+
+
+def test_tensor_ipc_console_script_is_the_rust_cli(rust_bin, tmp_path):
+    import sys
+
+    script = os.path.join(os.path.dirname(sys.executable), "tensor-ipc")
+    assert os.path.exists(script), "installed with the package"
+    ti.write_tensor(np.arange(6, dtype=np.int32).reshape(2, 3), tmp_path / "t")
+    ours = subprocess.run([script, "inspect", str(tmp_path / "t")], capture_output=True,
+                          text=True, timeout=60)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == rust_cli(rust_bin, "inspect", tmp_path / "t").stdout
+    assert "dtype=int32 shape=[2,3]" in ours.stdout
+    done = subprocess.run([script, "convert", str(tmp_path / "t"), str(tmp_path / "t.npy")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and np.load(tmp_path / "t.npy").sum() == 15
+    bad = subprocess.run([script, "inspect", str(tmp_path / "missing")], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode != 0 and bad.stderr.startswith("tensor-ipc: error:")
+    usage = subprocess.run([script], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2

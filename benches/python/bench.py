@@ -72,8 +72,8 @@ def driver_ours(args):
     for _ in range(args.rounds):
         for s in SIZES:
             out["get"][str(s)].append(timed_gets(lambda: c.get(ids[s]), gets_per_size(s)))
+    # (Kept: the second-process reader gets them next.)
     out["ids"] = {str(s): ids[s].binary().hex() for s in SIZES}
-    c.delete(list(ids.values()))
     big = np.ones(256 * MIB // 4, dtype=np.float32)
     for _ in range(args.rounds):
         oid = plasma.ObjectID.from_random()
@@ -253,7 +253,7 @@ def store(exe, memory=STORE_MEMORY):
 
 def run(python, *args):
     out = subprocess.run([python, os.path.abspath(__file__)] + [str(a) for a in args],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         raise SystemExit("driver %s failed:\n%s" % (args[0], out.stderr[-3000:]))
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -308,6 +308,8 @@ class PlasmaClient:
         """
         if serialization_context is not None:
             raise TypeError("serialization_context is not supported (see put)")
+        if type(object_ids) is ObjectID:  # the common case, without the ABC check
+            return _value(self._client.get_values((object_ids,), timeout_ms)[0])
         if isinstance(object_ids, Sequence):
             return [_value(v) for v in self._client.get_values(object_ids, timeout_ms)]
         return _value(self._client.get_values([object_ids], timeout_ms)[0])

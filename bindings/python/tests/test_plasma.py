@@ -290,6 +290,18 @@ def test_get_single_list_and_missing(client):
         client.put(1, serialization_context=object())
 
 
+def test_damaged_pickles_are_errors(client):
+    tag = b"tensor_ipc.pickle5"
+    cases = {1: b"", 2: b"\x05" + b"\x00" * 7 + b"\x00" * 8,
+             3: (10).to_bytes(8, "little") + (2 ** 40).to_bytes(8, "little"),
+             4: (0).to_bytes(8, "little") + (1).to_bytes(8, "little")
+             + (8).to_bytes(8, "little") + (2 ** 63).to_bytes(8, "little")}
+    for i, data in cases.items():
+        client.create_and_seal(oid(i), data, tag)
+        with pytest.raises(plasma.PlasmaProtocolError, match="not a valid tensor_ipc pickle"):
+            client.get(oid(i))
+
+
 def test_get_of_an_object_that_is_no_tensor(client):
     client.create_and_seal(oid(1), b"not a tensor message")
     with pytest.raises(ValueError, match="holds no tensor message"):

@@ -132,6 +132,49 @@ pub struct TensorHeader {
     pub dim_names: Vec<String>,
 }
 
+impl TensorHeader {
+    /// The byte strides a reader gives this tensor over a body of `body_len` bytes, checked
+    /// as [`read_tensor`] checks them: every check but the data's alignment, which needs the
+    /// body itself. So a header read alone ([`read_message_header`]) is validated as the
+    /// whole message would be.
+    pub fn checked_strides(&self, body_len: usize) -> Result<Vec<usize>> {
+        let width = self.dtype.byte_width();
+        let shape = &self.shape;
+        let strides = match &self.strides {
+            None => layout::row_major_strides(shape, width)?,
+            Some(raw) => {
+                if raw.len() != shape.len() {
+                    return Err(Error::StridesLengthMismatch {
+                        shape_len: shape.len(),
+                        strides_len: raw.len(),
+                    });
+                }
+                // Arrow C++ skips every check for an empty tensor over an empty body, and the
+                // stride of an empty axis otherwise; such strides address nothing, so a
+                // negative one is kept as 0.
+                let unchecked = body_len == 0 && shape.contains(&0);
+                raw.iter()
+                    .zip(shape)
+                    .enumerate()
+                    .map(|(axis, (&stride, &size))| {
+                        if stride >= 0 {
+                            usize::try_from(stride)
+                                .map_err(|_| Error::Overflow { what: "a stride" })
+                        } else if unchecked || size == 0 {
+                            Ok(0)
+                        } else {
+                            Err(Error::NegativeStride { axis, stride })
+                        }
+                    })
+                    .collect::<Result<Vec<usize>>>()?
+            }
+        };
+        layout::check_strides_in_bounds(shape, &strides, width, body_len)?;
+        layout::dense_byte_len(shape, width)?;
+        Ok(strides)
+    }
+}
+
 /// The kind of message and its decoded header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -212,43 +255,14 @@ fn tensor_from_header<'a>(
     body: TensorData<'a>,
     options: &ReadOptions,
 ) -> Result<Tensor<'a>> {
+    let strides = header.checked_strides(body.len())?;
     let TensorHeader {
         dtype,
         shape,
-        strides,
         dim_names,
+        ..
     } = header;
     let width = dtype.byte_width();
-    let strides = match strides {
-        None => layout::row_major_strides(&shape, width)?,
-        Some(raw) => {
-            if raw.len() != shape.len() {
-                return Err(Error::StridesLengthMismatch {
-                    shape_len: shape.len(),
-                    strides_len: raw.len(),
-                });
-            }
-            // Arrow C++ skips every check for an empty tensor over an empty body, and the
-            // stride of an empty axis otherwise; such strides address nothing, so a negative
-            // one is kept as 0.
-            let unchecked = body.is_empty() && shape.contains(&0);
-            raw.iter()
-                .zip(&shape)
-                .enumerate()
-                .map(|(axis, (&stride, &size))| {
-                    if stride >= 0 {
-                        usize::try_from(stride).map_err(|_| Error::Overflow { what: "a stride" })
-                    } else if unchecked || size == 0 {
-                        Ok(0)
-                    } else {
-                        Err(Error::NegativeStride { axis, stride })
-                    }
-                })
-                .collect::<Result<Vec<usize>>>()?
-        }
-    };
-    layout::check_strides_in_bounds(&shape, &strides, width, body.len())?;
-    layout::dense_byte_len(&shape, width)?;
     let data = if body.is_empty() {
         body
     } else {
@@ -259,12 +273,74 @@ fn tensor_from_header<'a>(
     ))
 }
 
+/// A message's layout and decoded header, without its body: what
+/// [`read_message_header`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageHeader {
+    /// Where the parts of the message lie.
+    pub layout: MessageLayout,
+    /// The decoded header.
+    pub header: Header,
+}
+
 /// Reads the next message from `source`; `Ok(None)` at the end of the stream (no bytes left,
 /// or an end-of-stream marker).
 pub fn read_message<'a, S: TensorSource<'a> + ?Sized>(
     source: &mut S,
     options: &ReadOptions,
 ) -> Result<Option<Message<'a>>> {
+    let Some(MessageHeader { layout, header }) = read_prefix_and_metadata(source, options)? else {
+        return Ok(None);
+    };
+    let body = source.take(layout.body_len).map_err(body_truncated)?;
+    Ok(Some(Message {
+        layout,
+        header,
+        body,
+    }))
+}
+
+/// Reads the next message's prefix and metadata and moves past its body with
+/// [`TensorSource::skip`], never asking the source for the body's bytes: a source that fetches
+/// on demand (an object store) reads only the header. `Ok(None)` at the end of the stream.
+///
+/// The body's presence is still checked: a source shorter than the message gives
+/// [`Error::Truncated`], as [`read_message`] does.
+pub fn read_message_header<'a, S: TensorSource<'a> + ?Sized>(
+    source: &mut S,
+    options: &ReadOptions,
+) -> Result<Option<MessageHeader>> {
+    let Some(message) = read_prefix_and_metadata(source, options)? else {
+        return Ok(None);
+    };
+    source
+        .skip(message.layout.body_len)
+        .map_err(body_truncated)?;
+    Ok(Some(message))
+}
+
+/// Names the body as the part that was cut short.
+fn body_truncated(e: Error) -> Error {
+    match e {
+        Error::Truncated {
+            expected,
+            available,
+            ..
+        } => Error::Truncated {
+            part: "message body",
+            expected,
+            available,
+        },
+        other => other,
+    }
+}
+
+/// Reads and consumes a message's prefix and metadata, leaving the source at its body;
+/// `None` at the end of the stream.
+fn read_prefix_and_metadata<'a, S: TensorSource<'a> + ?Sized>(
+    source: &mut S,
+    options: &ReadOptions,
+) -> Result<Option<MessageHeader>> {
     let head = source.peek(8)?;
     if head.is_empty() {
         return Ok(None);
@@ -318,19 +394,7 @@ pub fn read_message<'a, S: TensorSource<'a> + ?Sized>(
     }
     let (version, header, body_len) = decode_metadata(&framed[prefix_len..], options)?;
     source.take(prefix_len + metadata_len)?;
-    let body = source.take(body_len).map_err(|e| match e {
-        Error::Truncated {
-            expected,
-            available,
-            ..
-        } => Error::Truncated {
-            part: "message body",
-            expected,
-            available,
-        },
-        other => other,
-    })?;
-    Ok(Some(Message {
+    Ok(Some(MessageHeader {
         layout: MessageLayout {
             framing,
             version,
@@ -339,7 +403,6 @@ pub fn read_message<'a, S: TensorSource<'a> + ?Sized>(
             body_len,
         },
         header,
-        body,
     }))
 }
 
@@ -705,6 +768,83 @@ mod tests {
         assert_eq!(back.to_vec::<i32>().unwrap(), (0..6).collect::<Vec<_>>());
         // Zero-copy: the tensor points into the message.
         assert_eq!(back.as_bytes().as_ptr(), out[256..].as_ptr());
+    }
+
+    /// A source over a byte slice that counts what it hands out and moves past skipped
+    /// bytes without handing them out.
+    struct Counting<'b> {
+        rest: &'b [u8],
+        taken: usize,
+        skipped: usize,
+    }
+
+    impl<'b> TensorSource<'b> for Counting<'b> {
+        fn peek(&mut self, len: usize) -> Result<&[u8]> {
+            self.rest.peek(len)
+        }
+        fn take(&mut self, len: usize) -> Result<TensorData<'b>> {
+            self.taken += len;
+            self.rest.take(len)
+        }
+        fn skip(&mut self, len: usize) -> Result<()> {
+            if len > self.rest.len() {
+                return Err(Error::Truncated {
+                    part: "input",
+                    expected: len as u64,
+                    available: self.rest.len() as u64,
+                });
+            }
+            self.skipped += len;
+            self.rest = &self.rest[len..];
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn message_header_skips_the_body() {
+        let t = int32_2x3_named();
+        let mut out = Vec::new();
+        write_tensor(&t, &mut out).unwrap();
+        write_tensor(&t, &mut out).unwrap();
+        let mut src = Counting {
+            rest: &out,
+            taken: 0,
+            skipped: 0,
+        };
+        let opts = ReadOptions::default();
+        for _ in 0..2 {
+            let head = read_message_header(&mut src, &opts).unwrap().unwrap();
+            assert_eq!(head.layout.body_len, 24);
+            assert_eq!(head.layout.total_len(), 280);
+            let Header::Tensor(header) = head.header else {
+                panic!("not a tensor header")
+            };
+            assert_eq!(header.shape, [2, 3]);
+            assert_eq!(header.dim_names, ["row", "col"]);
+        }
+        assert_eq!(
+            (src.taken, src.skipped),
+            (2 * 256, 2 * 24),
+            "bodies skipped"
+        );
+        assert!(read_message_header(&mut src, &opts).unwrap().is_none());
+
+        // The default skip takes the bytes; a body cut short is an error either way.
+        let mut plain = out.as_slice();
+        assert!(read_message_header(&mut plain, &opts).unwrap().is_some());
+        assert_eq!(plain.len(), 280, "the default skip moved past the body");
+        let err = read_message_header(&mut &out[..270], &opts).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Truncated {
+                    part: "message body",
+                    expected: 24,
+                    available: 14
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

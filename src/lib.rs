@@ -43,8 +43,8 @@ pub mod conformance;
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use ipc::{
-    Framing, Header, Message, MessageLayout, ReadOptions, TensorHeader, read_message, read_tensor,
-    read_tensor_with, tensor_size, write_tensor,
+    Framing, Header, Message, MessageHeader, MessageLayout, ReadOptions, TensorHeader,
+    read_message, read_message_header, read_tensor, read_tensor_with, tensor_size, write_tensor,
 };
 pub use sink::{
     TensorSink, TensorSinkExt, TensorSource, TensorSourceExt, check_parts_len, copy_parts,

@@ -5,7 +5,7 @@
 //! [`TensorSourceExt`], implemented for every sink and source.
 
 use crate::error::{Error, Result};
-use crate::ipc::{self, Message, ReadOptions};
+use crate::ipc::{self, Message, MessageHeader, ReadOptions};
 use crate::tensor::{Tensor, TensorData};
 
 /// A destination for tensor messages.
@@ -83,6 +83,16 @@ pub trait TensorSource<'a> {
     /// Consumes exactly `len` bytes and returns them, sharing memory rather than copying
     /// where the source can. [`Error::Truncated`] if fewer remain.
     fn take(&mut self, len: usize) -> Result<TensorData<'a>>;
+
+    /// Consumes exactly `len` bytes without returning them. [`Error::Truncated`] if fewer
+    /// remain.
+    ///
+    /// The default takes the bytes and drops them. A source that fetches bytes on demand (an
+    /// object store) overrides it to move past them without fetching them, which is how
+    /// [`read_message_header`](crate::read_message_header) reads a header without its body.
+    fn skip(&mut self, len: usize) -> Result<()> {
+        self.take(len).map(drop)
+    }
 }
 
 impl<S: TensorSink + ?Sized> TensorSink for &mut S {
@@ -103,6 +113,9 @@ impl<'a, S: TensorSource<'a> + ?Sized> TensorSource<'a> for &mut S {
     }
     fn take(&mut self, len: usize) -> Result<TensorData<'a>> {
         (**self).take(len)
+    }
+    fn skip(&mut self, len: usize) -> Result<()> {
+        (**self).skip(len)
     }
 }
 
@@ -163,6 +176,12 @@ pub trait TensorSourceExt<'a>: TensorSource<'a> {
     /// Reads the next message of any kind, `None` at the end of the stream.
     fn read_message(&mut self, options: &ReadOptions) -> Result<Option<Message<'a>>> {
         ipc::read_message(self, options)
+    }
+
+    /// Reads the next message's header and moves past its body without reading it, `None`
+    /// at the end of the stream; see [`read_message_header`](crate::read_message_header).
+    fn read_message_header(&mut self, options: &ReadOptions) -> Result<Option<MessageHeader>> {
+        ipc::read_message_header(self, options)
     }
 
     /// Iterates over the dense tensors of a stream until its end; stops after the first error.

@@ -1,68 +1,50 @@
-//! `tensor-ipc convert IN OUT`: `.npy` to a tensor message (dense or sparse) and back.
+//! `tensor-ipc convert IN OUT`: `.npy` to a tensor message (dense or sparse) and back; either
+//! side may be a file, an object-store URL or (with `--socket`) a Plasma object.
 
 use std::path::Path;
 
 use tensor_ipc::{
-    Header, SparseFormat, SparseTensor, Tensor, TensorData, TensorSink, layout, read_message,
+    Header, SparseFormat, SparseTensor, Tensor, TensorData, TensorSink, layout,
     write_sparse_tensor, write_tensor,
 };
-use tensor_ipc_file::FileSink;
 
-use crate::error::{Error, Result, at, fail, io_at, io_cause};
-use crate::message::{list, next_message, open_input, tensor_of};
+use crate::error::{Error, Result, at, fail, io_cause};
+use crate::input::Input;
+use crate::location::Location;
+use crate::message::{first_bytes_hint, list, next_header, next_message, tensor_of};
+use crate::output::Output;
 use crate::{note, npy};
-
-fn is_npy(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
-}
 
 /// Converts `input` into `output`, in the direction their names give.
 pub(crate) fn convert(
-    input: &Path,
-    output: &Path,
+    input: &Location,
+    output: &Location,
     index: Option<usize>,
     to: Option<&str>,
+    socket: Option<&Path>,
 ) -> Result<()> {
-    match (is_npy(input), is_npy(output)) {
+    match (input.is_npy(), output.is_npy()) {
         (true, false) => {
             if index.is_some() {
                 return fail("--index applies to a tensor-file input, not a .npy input");
             }
             // `None` (dense) or a sparse format; clap has checked the name.
             let sparse = to.and_then(SparseFormat::from_name);
-            npy_to_tensor(input, output, sparse)
+            npy_to_tensor(input, output, sparse, socket)
         }
         (false, true) => {
             if to.is_some() {
                 return fail("--to applies to a .npy input, not to a tensor-file input");
             }
-            tensor_to_npy(input, output, index)
+            tensor_to_npy(input, output, index, socket)
         }
         (true, true) => fail(format!(
-            "both {} and {} end in .npy: exactly one side of a conversion must be a .npy file",
-            input.display(),
-            output.display()
+            "both {input} and {output} end in .npy: exactly one side of a conversion must be a .npy file"
         )),
         (false, false) => fail(format!(
-            "neither {} nor {} ends in .npy: exactly one side of a conversion must be a .npy file",
-            input.display(),
-            output.display()
+            "neither {input} nor {output} ends in .npy: exactly one side of a conversion must be a .npy file"
         )),
     }
-}
-
-/// The output file: written beside `output` and renamed into place by `finish`, not synced
-/// to disk (like `cp` or `np.save`); dropped unfinished, it leaves nothing behind.
-fn create_output(output: &Path) -> Result<FileSink> {
-    FileSink::create_atomic(output)
-        .map(|sink| sink.sync_on_finish(false))
-        .map_err(|e| io_at(output, "create")(io_cause(e)))
-}
-
-fn finish_output(sink: FileSink, output: &Path) -> Result<()> {
-    sink.finish()
-        .map_err(|e| io_at(output, "write")(io_cause(e)))
 }
 
 /// The byte strides NumPy gives an array loaded from a `.npy` file (what `pa.Tensor.from_numpy`
@@ -77,15 +59,19 @@ fn npy_strides(header: &npy::NpyHeader) -> tensor_ipc::Result<Vec<usize>> {
     }
 }
 
-fn npy_to_tensor(input: &Path, output: &Path, sparse: Option<SparseFormat>) -> Result<()> {
-    let source = open_input(input)?;
-    let bytes = source.buffer().as_slice();
+fn npy_to_tensor(
+    input: &Location,
+    output: &Location,
+    sparse: Option<SparseFormat>,
+    socket: Option<&Path>,
+) -> Result<()> {
+    let whole = Input::open(input, socket)?.rest(input)?;
+    let bytes = whole.as_slice();
     let header = npy::parse_header(bytes).map_err(at(input))?;
     let available = bytes.len() - header.data_offset;
     if available < header.data_len {
         return fail(format!(
-            "{}: npy: truncated data: shape {} of {} needs {} bytes, the file has {available} after the header",
-            input.display(),
+            "{input}: npy: truncated data: shape {} of {} needs {} bytes, the file has {available} after the header",
             list(&header.shape),
             header.dtype,
             header.data_len,
@@ -93,8 +79,7 @@ fn npy_to_tensor(input: &Path, output: &Path, sparse: Option<SparseFormat>) -> R
     }
     if available > header.data_len {
         return fail(format!(
-            "{}: npy: {} unexpected bytes after the {} bytes of array data",
-            input.display(),
+            "{input}: npy: {} unexpected bytes after the {} bytes of array data",
             available - header.data_len,
             header.data_len,
         ));
@@ -109,7 +94,7 @@ fn npy_to_tensor(input: &Path, output: &Path, sparse: Option<SparseFormat>) -> R
         Vec::new(),
     )
     .map_err(at(input))?;
-    let mut sink = create_output(output)?;
+    let mut sink = Output::create(output, socket)?;
     match sparse {
         None => write_tensor(&tensor, &mut sink).map_err(at(output))?,
         Some(format) => {
@@ -117,39 +102,42 @@ fn npy_to_tensor(input: &Path, output: &Path, sparse: Option<SparseFormat>) -> R
             write_sparse_tensor(&sparse, &mut sink).map_err(at(output))?
         }
     };
-    finish_output(sink, output)
+    sink.finish(output)
 }
 
-fn tensor_to_npy(input: &Path, output: &Path, index: Option<usize>) -> Result<()> {
-    let source = open_input(input)?;
-    let bytes = source.buffer().as_slice();
-    if bytes.is_empty() {
+fn tensor_to_npy(
+    input: &Location,
+    output: &Location,
+    index: Option<usize>,
+    socket: Option<&Path>,
+) -> Result<()> {
+    let mut source = Input::open(input, socket)?;
+    if source.size() == 0 {
         return fail(format!(
-            "{}: empty file (no Arrow IPC message)",
-            input.display()
+            "{input}: {} (no Arrow IPC message)",
+            source.empty_name()
         ));
     }
+    let hint = first_bytes_hint(&mut source);
     let wanted = index.unwrap_or(0);
-    let mut rest: &[u8] = bytes;
-    let mut position = 0usize;
-    let message = loop {
-        let Some(message) = next_message(input, bytes, &mut rest, position)? else {
-            return fail(if position == 0 {
-                format!("{}: no message before the end of stream", input.display())
-            } else {
-                format!(
-                    "{}: no message {wanted}: the stream ends after {position} message(s)",
-                    input.display()
-                )
-            });
-        };
-        if position == wanted {
-            break message;
+    // The messages before the one wanted are skipped header by header (an object's bodies
+    // are not fetched).
+    for position in 0..wanted {
+        if next_header(input, &mut source, position, hint)?.is_none() {
+            return fail(format!(
+                "{input}: no message {wanted}: the stream ends after {position} message(s)"
+            ));
         }
-        position += 1;
+    }
+    let Some(message) = next_message(input, &mut source, wanted, hint)? else {
+        return fail(if wanted == 0 {
+            format!("{input}: no message before the end of stream")
+        } else {
+            format!("{input}: no message {wanted}: the stream ends after {wanted} message(s)")
+        });
     };
     let kind = message.header.type_name();
-    let in_message = |e| Error::command(format!("{}: message {wanted}: {e}", input.display()));
+    let in_message = |e| Error::command(format!("{input}: message {wanted}: {e}"));
     let tensor = match message.header {
         Header::Tensor(_) => tensor_of(&message).map_err(in_message)?,
         // A sparse tensor becomes its dense, row-major values.
@@ -159,23 +147,22 @@ fn tensor_to_npy(input: &Path, output: &Path, index: Option<usize>) -> Result<()
             .map_err(in_message)?,
         _ => {
             return fail(format!(
-                "{}: message {wanted} is a {kind} message, not a tensor",
-                input.display()
+                "{input}: message {wanted} is a {kind} message, not a tensor"
             ));
         }
     };
-    if index.is_none() && matches!(read_message(&mut rest, &Default::default()), Ok(Some(_))) {
+    if index.is_none() && matches!(next_header(input, &mut source, 1, None), Ok(Some(_))) {
         note(&format!(
-            "{} holds more than one message; converted message 0 (choose another with --index N)",
-            input.display()
+            "{input} holds more than one message; converted message 0 (choose another with --index N)"
         ));
     }
     // NumPy's (and `np.save`'s) rule: Fortran order when F- but not C-contiguous.
     let fortran = numpy_contiguous(&tensor, true) && !numpy_contiguous(&tensor, false);
     let header = npy::format_header(tensor.dtype(), tensor.shape(), fortran).map_err(at(input))?;
-    let mut sink = create_output(output)?;
-    write_npy(&tensor, &header, &mut sink).map_err(|e| io_at(output, "write")(io_cause(e)))?;
-    finish_output(sink, output)
+    let mut sink = Output::create(output, socket)?;
+    write_npy(&tensor, &header, &mut sink)
+        .map_err(|e| Error::command(format!("cannot write {output}: {}", io_cause(e))))?;
+    sink.finish(output)
 }
 
 /// Whether NumPy sees the tensor as contiguous in Fortran (`fortran`) or C order.
@@ -186,7 +173,7 @@ fn numpy_contiguous(tensor: &Tensor<'_>, fortran: bool) -> bool {
 
 /// Writes the tensor as one `.npy` file: `header`, then the elements, as they lie for a C- or
 /// F-contiguous tensor, else gathered into C order straight into the sink's region.
-fn write_npy(tensor: &Tensor<'_>, header: &[u8], sink: &mut FileSink) -> tensor_ipc::Result<()> {
+fn write_npy(tensor: &Tensor<'_>, header: &[u8], sink: &mut Output) -> tensor_ipc::Result<()> {
     let len = tensor.dense_byte_len();
     let total = header.len() + len;
     if numpy_contiguous(tensor, false) || numpy_contiguous(tensor, true) {

@@ -45,9 +45,12 @@ pub(crate) fn fail<T>(line: impl Into<String>) -> Result<T> {
     Err(Error::command(line))
 }
 
-/// Adds the path to a codec error (or to an error of this crate, such as a bad `.npy` header).
-pub(crate) fn at<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> Error + '_ {
-    move |e| Error::command(format!("{}: {e}", path.display()))
+/// Adds the input or output (a path, a URL, a Plasma id) to a codec error (or to an error of
+/// this crate, such as a bad `.npy` header).
+pub(crate) fn at<E: std::fmt::Display>(
+    where_: &impl std::fmt::Display,
+) -> impl Fn(E) -> Error + '_ {
+    move |e| Error::command(format!("{where_}: {e}"))
 }
 
 /// Describes a failed I/O step on `path`.

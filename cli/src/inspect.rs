@@ -1,28 +1,30 @@
-//! `tensor-ipc inspect FILE`: one line per message, without reading tensor bodies.
+//! `tensor-ipc inspect FILE|URL`: one line per message, without reading tensor bodies.
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use tensor_ipc::{Framing, Header, Message};
+use tensor_ipc::{Framing, Header, MessageHeader};
 
 use crate::error::{Error, Result, fail};
+use crate::input::Input;
+use crate::location::Location;
 use crate::message::{
-    framing_name, layout_name, list, names, next_message, open_input, tensor_of, version_name,
+    first_bytes_hint, framing_name, layout_name, list, names, next_header, version_name,
 };
 
-/// Prints the inspect lines of the file at `path` on stdout.
-pub(crate) fn inspect(path: &Path) -> Result<()> {
-    let input = open_input(path)?;
-    let bytes = input.buffer().as_slice();
-    if bytes.is_empty() {
+/// Prints the inspect lines of `location` on stdout. Only headers are read: an object's
+/// bodies are never fetched, a file's never touched.
+pub(crate) fn inspect(location: &Location, socket: Option<&Path>) -> Result<()> {
+    let mut input = Input::open_for_headers(location, socket)?;
+    if input.size() == 0 {
         return fail(format!(
-            "{}: empty file (no Arrow IPC message)",
-            path.display()
+            "{location}: {} (no Arrow IPC message)",
+            input.empty_name()
         ));
     }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let result = inspect_messages(path, bytes, &mut out);
+    let result = inspect_messages(location, &mut input, &mut out);
     let flushed = out.flush();
     match (result, flushed) {
         (Err(e), _) => Err(e),
@@ -33,15 +35,14 @@ pub(crate) fn inspect(path: &Path) -> Result<()> {
     }
 }
 
-fn inspect_messages(path: &Path, bytes: &[u8], out: &mut impl Write) -> Result<()> {
-    let mut source: &[u8] = bytes;
+fn inspect_messages(location: &Location, input: &mut Input, out: &mut impl Write) -> Result<()> {
+    let hint = first_bytes_hint(input);
     let mut index = 0usize;
-    while !source.is_empty() {
-        let offset = bytes.len() - source.len();
-        let before = source.len();
-        let line = match next_message(path, bytes, &mut source, index)? {
+    while input.position() < input.size() {
+        let offset = input.position();
+        let line = match next_header(location, input, index, hint)? {
             None => {
-                let framing = if before - source.len() == 8 {
+                let framing = if input.position() - offset == 8 {
                     Framing::Continuation
                 } else {
                     Framing::Legacy
@@ -54,8 +55,7 @@ fn inspect_messages(path: &Path, bytes: &[u8], out: &mut impl Write) -> Result<(
             Some(message) => {
                 let line = describe(&message, offset).map_err(|e| {
                     Error::command(format!(
-                        "{}: message {index} at byte offset {offset}: {e}",
-                        path.display()
+                        "{location}: message {index} at byte offset {offset}: {e}"
                     ))
                 })?;
                 format!("{index}: {line}")
@@ -73,9 +73,9 @@ fn inspect_messages(path: &Path, bytes: &[u8], out: &mut impl Write) -> Result<(
 }
 
 /// The inspect line of a message at byte `offset`, without its index.
-fn describe(message: &Message<'_>, offset: usize) -> tensor_ipc::Result<String> {
+fn describe(message: &MessageHeader, offset: u64) -> tensor_ipc::Result<String> {
     let layout = &message.layout;
-    let body_offset = offset + layout.body_offset();
+    let body_offset = offset + layout.body_offset() as u64;
     let tail = format!(
         "body_offset={body_offset} body_len={} body_aligned64={} framing={} version={}",
         layout.body_len,
@@ -89,17 +89,18 @@ fn describe(message: &Message<'_>, offset: usize) -> tensor_ipc::Result<String> 
     );
     let head = match &message.header {
         Header::Tensor(header) => {
-            let tensor = tensor_of(message)?;
-            let strides = match &header.strides {
-                Some(_) => list(tensor.strides()),
-                None => format!("absent:{}", list(tensor.strides())),
+            // Validated against the body's length as a reader would, without the body.
+            let strides = header.checked_strides(layout.body_len)?;
+            let shown = match &header.strides {
+                Some(_) => list(&strides),
+                None => format!("absent:{}", list(&strides)),
             };
             format!(
-                "kind=tensor dtype={} shape={} strides={strides} dim_names={} layout={}",
-                tensor.dtype(),
-                list(tensor.shape()),
-                names(tensor.dim_names()),
-                layout_name(&tensor),
+                "kind=tensor dtype={} shape={} strides={shown} dim_names={} layout={}",
+                header.dtype,
+                list(&header.shape),
+                names(&header.dim_names),
+                layout_name(header.dtype, &header.shape, &strides),
             )
         }
         Header::SparseTensor(sparse) => format!(

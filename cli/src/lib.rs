@@ -1,29 +1,45 @@
-//! `tensor-ipc`: inspect Arrow IPC tensor files and convert between them and NumPy `.npy`.
+//! `tensor-ipc`: inspect Arrow IPC tensor files and objects, convert between them and NumPy
+//! `.npy`, and copy them between files, object stores and Plasma stores.
 //!
 //! ```text
-//! tensor-ipc inspect FILE
+//! tensor-ipc inspect FILE|URL
 //! tensor-ipc convert IN.npy OUT.arrow_tensor [--to dense|coo|csr|csc|csf]
 //! tensor-ipc convert IN.arrow_tensor OUT.npy [--index N]   (dense or sparse tensor message)
+//! tensor-ipc cp SRC DST [--socket PLASMA_SOCKET]
 //! ```
 //!
-//! Inputs are memory-mapped through the file backend ([`tensor_ipc_file::FileSource`]), so
-//! `inspect` never reads a tensor body and `convert` copies each data byte once, from the
-//! mapped input into the output, which [`tensor_ipc_file::FileSink::create_atomic`] writes
-//! beside its destination and renames into place. Every failure is one line on stderr,
+//! Every IN, OUT, SRC and DST is a file path, an object-store URL (`s3://bucket/key`,
+//! `gs://`, `az://`, `http(s)://`, `file://`, `memory://`; configured from the environment
+//! as `object_store` does: `AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, ...), or `plasma:` and a
+//! 40-hex-digit object id of the Plasma store at `--socket`.
+//!
+//! Files are memory-mapped through the file backend ([`tensor_ipc_file::FileSource`]) and
+//! objects read with ranged GETs ([`tensor_ipc_object_store::ObjectStoreSource`]), so
+//! `inspect` never reads a tensor body, and `convert` copies each data byte once, from the
+//! input into the output. Outputs appear whole or not at all: a file is written beside its
+//! destination and renamed into place ([`tensor_ipc_file::FileSink::create_atomic`]), an
+//! object is visible once its upload completes. Every failure is one line on stderr,
 //! `tensor-ipc: error: ...`, and a non-zero exit status.
 //!
 //! The command is this library's [`run`], so other programs (the Python package's
 //! `tensor-ipc` script) run it in-process.
 
 mod convert;
+mod cp;
 mod error;
+mod input;
 mod inspect;
+mod location;
 mod message;
 pub mod npy;
+mod output;
+mod plasma;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::PathBuf;
+
+use location::Location;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -50,8 +66,13 @@ enum Command {
     /// validated against its body length as a reader would validate it; the first invalid
     /// message ends the listing with an error.
     Inspect {
-        /// The Arrow IPC tensor file (one or more messages back to back).
-        file: PathBuf,
+        /// The Arrow IPC tensor file or object (one or more messages back to back): a path,
+        /// a URL (only the headers are fetched), or plasma:ID with --socket.
+        #[arg(value_name = "FILE|URL")]
+        file: OsString,
+        /// The Plasma store's socket, for a plasma:ID input.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
     },
     /// Convert between a NumPy .npy file and an Arrow IPC tensor file.
     ///
@@ -65,12 +86,12 @@ enum Command {
     /// a .npy file, the bytes are those `np.save` writes for the loaded array.
     /// The output is written to a temporary file beside OUT and renamed into place.
     Convert {
-        /// The input file: a .npy file, or an Arrow IPC tensor file.
+        /// The input: a .npy file, or an Arrow IPC tensor file (a path, a URL, or plasma:ID).
         #[arg(value_name = "IN")]
-        input: PathBuf,
-        /// The output file: an Arrow IPC tensor file, or a .npy file.
+        input: OsString,
+        /// The output: an Arrow IPC tensor file, or a .npy file (a path, a URL, or plasma:ID).
         #[arg(value_name = "OUT")]
-        output: PathBuf,
+        output: OsString,
         /// Which message of a tensor file to convert, counting from 0. Without it the first
         /// message is converted, with a note on stderr when more follow.
         #[arg(long, value_name = "N")]
@@ -81,6 +102,28 @@ enum Command {
         /// CSF equivalents. A sparse tensor input is always converted to its dense values.
         #[arg(long, value_name = "FORMAT", value_parser = ["dense", "coo", "csr", "csc", "csf"])]
         to: Option<String>,
+        /// The Plasma store's socket, for a plasma:ID input or output.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+    },
+    /// Copy a stream of tensor messages between files, object-store URLs and Plasma objects.
+    ///
+    /// SRC and DST are each a path, a URL (s3://bucket/key, gs://, az://, http(s)://, file://,
+    /// memory://, configured from the environment: AWS_ENDPOINT, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP, ...) or plasma: and a 40-hex-digit
+    /// object id of the store at --socket. The bytes are copied as they are, after their
+    /// headers are checked; a Plasma destination is one object holding the whole stream. The
+    /// destination appears only when the whole copy succeeded.
+    Cp {
+        /// Where the messages are.
+        #[arg(value_name = "SRC")]
+        src: OsString,
+        /// Where they go (replaced if it exists; a Plasma object must not exist yet).
+        #[arg(value_name = "DST")]
+        dst: OsString,
+        /// The Plasma store's socket, for a plasma:ID side.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
     },
 }
 
@@ -97,13 +140,21 @@ where
         Err(e) => return usage_error(&e),
     };
     let result = match cli.command {
-        Command::Inspect { file } => inspect::inspect(&file),
+        Command::Inspect { file, socket } => {
+            Location::parse(&file).and_then(|file| inspect::inspect(&file, socket.as_deref()))
+        }
         Command::Convert {
             input,
             output,
             index,
             to,
-        } => convert::convert(&input, &output, index, to.as_deref()),
+            socket,
+        } => Location::parse(&input).and_then(|input| {
+            let output = Location::parse(&output)?;
+            convert::convert(&input, &output, index, to.as_deref(), socket.as_deref())
+        }),
+        Command::Cp { src, dst, socket } => Location::parse(&src)
+            .and_then(|src| cp::cp(&src, &Location::parse(&dst)?, socket.as_deref())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,7 +183,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     let message = message.join(" ");
     let message = message.strip_prefix("error: ").unwrap_or(&message);
     let first = if message.is_empty() || !rendered.starts_with("error") {
-        "missing subcommand: inspect or convert"
+        "missing subcommand: inspect, convert or cp"
     } else {
         message
     };

@@ -2,24 +2,16 @@
 //! and naming layouts on one line.
 
 use std::fmt;
-use std::fs::File;
-use std::path::Path;
 
-use tensor_ipc::{Error as CodecError, Framing, Header, Message, ReadOptions, Tensor, layout};
-use tensor_ipc_file::FileSource;
+use tensor_ipc::{
+    DType, Error as CodecError, Framing, Header, Message, MessageHeader, ReadOptions, Tensor,
+    layout,
+};
 
-use crate::error::{Result, fail, io_at, io_cause};
+use crate::error::Result;
+use crate::input::Input;
+use crate::location::Location;
 use crate::npy;
-
-/// Maps a regular file read-only (an empty file gives an empty source).
-pub(crate) fn open_input(path: &Path) -> Result<FileSource> {
-    let file = File::open(path).map_err(io_at(path, "open"))?;
-    let meta = file.metadata().map_err(io_at(path, "read"))?;
-    if !meta.is_file() {
-        return fail(format!("{}: not a regular file", path.display()));
-    }
-    FileSource::from_file(&file).map_err(|e| io_at(path, "map")(io_cause(e)))
-}
 
 /// The options messages are read with, refusing misaligned data (which [`tensor_of`] then
 /// accepts in place).
@@ -88,10 +80,11 @@ pub(crate) fn names(names: &[String]) -> String {
 }
 
 /// `row-major`, `column-major` or `strided`.
-pub(crate) fn layout_name(tensor: &Tensor<'_>) -> &'static str {
-    if tensor.is_row_major() {
+pub(crate) fn layout_name(dtype: DType, shape: &[usize], strides: &[usize]) -> &'static str {
+    let width = dtype.byte_width();
+    if layout::is_row_major(shape, strides, width) {
         "row-major"
-    } else if tensor.is_column_major() {
+    } else if layout::is_column_major(shape, strides, width) {
         "column-major"
     } else {
         "strided"
@@ -109,25 +102,53 @@ pub(crate) fn not_a_tensor_file_hint(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Reads the next message of the file `path`, whose bytes are `bytes`, from `source` (a
-/// suffix of `bytes`): message number `index`. An error names the file, the message and its
-/// byte offset, with a hint when the first message of a file that is plainly something else
-/// fails.
-pub(crate) fn next_message<'a>(
-    path: &Path,
-    bytes: &'a [u8],
-    source: &mut &'a [u8],
+/// The hint for an input whose first bytes show it is plainly something else, read before
+/// its first message.
+pub(crate) fn first_bytes_hint(input: &mut Input) -> Option<&'static str> {
+    tensor_ipc::TensorSource::peek(input, 8)
+        .ok()
+        .and_then(not_a_tensor_file_hint)
+}
+
+/// The error of reading message `index` at byte `offset` of `location`, with `hint` for the
+/// first message.
+fn message_error(
+    location: &Location,
     index: usize,
-) -> Result<Option<Message<'a>>> {
-    let offset = bytes.len() - source.len();
-    tensor_ipc::read_message(source, &ReadOptions::default()).map_err(|e| {
-        let hint = match (index, not_a_tensor_file_hint(bytes)) {
-            (0, Some(hint)) => format!(" ({hint})"),
-            _ => String::new(),
-        };
-        crate::Error::command(format!(
-            "{}: message {index} at byte offset {offset}: {e}{hint}",
-            path.display()
-        ))
-    })
+    offset: u64,
+    e: CodecError,
+    hint: Option<&str>,
+) -> crate::Error {
+    let hint = match (index, hint) {
+        (0, Some(hint)) => format!(" ({hint})"),
+        _ => String::new(),
+    };
+    crate::Error::command(format!(
+        "{location}: message {index} at byte offset {offset}: {e}{hint}"
+    ))
+}
+
+/// Reads the header of the next message (message number `index`) and moves past its body
+/// without reading it. An error names the input, the message and its byte offset.
+pub(crate) fn next_header(
+    location: &Location,
+    input: &mut Input,
+    index: usize,
+    hint: Option<&str>,
+) -> Result<Option<MessageHeader>> {
+    let offset = input.position();
+    tensor_ipc::read_message_header(input, &ReadOptions::default())
+        .map_err(|e| message_error(location, index, offset, e, hint))
+}
+
+/// Reads the next message (message number `index`) with its body.
+pub(crate) fn next_message(
+    location: &Location,
+    input: &mut Input,
+    index: usize,
+    hint: Option<&str>,
+) -> Result<Option<Message<'static>>> {
+    let offset = input.position();
+    tensor_ipc::read_message(input, &ReadOptions::default())
+        .map_err(|e| message_error(location, index, offset, e, hint))
 }

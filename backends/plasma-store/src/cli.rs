@@ -27,9 +27,16 @@ struct Args {
     /// Use huge pages (with -d: a hugetlbfs mount).
     #[arg(short = 'h', long = "hugepages")]
     hugepages: bool,
-    /// External store for evicted objects: hashtable://NAME or file://DIR.
+    /// External store for evicted objects: hashtable://NAME, file://DIR, or an object-store
+    /// URL (s3://bucket/prefix, gs://, az://, http(s)://; configured from AWS_ENDPOINT,
+    /// AWS_ACCESS_KEY_ID, ... as the object-store backend reads them).
     #[arg(short = 'e', long = "external-store")]
     external_store: Option<String>,
+    /// Also write every sealed object to the external store (after the seal's reply), and
+    /// look there for an id this store does not hold before a get waits: stores sharing one
+    /// bucket serve each other's objects.
+    #[arg(long)]
+    write_through: bool,
     /// Pre-fault the whole segment at start-up (default: when memory <= 1 GiB).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     prefault: Option<bool>,
@@ -82,6 +89,7 @@ where
     if let Some(e) = &args.external_store {
         builder = builder.external_store(e);
     }
+    builder = builder.write_through(args.write_through);
     if let Some(p) = args.prefault {
         builder = builder.prefault(p);
     }

@@ -16,6 +16,7 @@ use crate::notify::Subscriber;
 use crate::server::{Conn, End, Shared};
 use crate::spill::run_external_io;
 use crate::state::{BatchItem, ClientId};
+use crate::writethrough::fetch_missing;
 
 /// Serves one request of `client`.
 pub(crate) fn handle(
@@ -275,6 +276,9 @@ fn subscribe(shared: &Shared, conn: &mut Conn<'_>, client: ClientId) -> Result<(
     Ok(())
 }
 
+/// How often a waiting Get looks for its missing objects in a shared external store.
+const EXTERNAL_LOOK_PERIOD: Duration = Duration::from_secs(1);
+
 /// Longest a waiting Get sleeps before checking whether its client hung up.
 const HANGUP_POLL: Duration = Duration::from_millis(100);
 
@@ -295,6 +299,7 @@ fn get(shared: &Shared, conn: &mut Conn<'_>, client: ClientId, r: GetRequest) ->
         }
     }
     let mut found: HashMap<ObjectId, ObjectSpec> = HashMap::new();
+    let mut next_look = Instant::now();
     let mut state = shared.lock();
     loop {
         for id in &distinct {
@@ -306,6 +311,24 @@ fn get(shared: &Shared, conn: &mut Conn<'_>, client: ClientId, r: GetRequest) ->
         }
         if found.len() == distinct.len() {
             break;
+        }
+        if Instant::now() >= next_look && state.shares_external() {
+            // Written through by another store sharing the bucket? Look before waiting, and
+            // about once a second while waiting.
+            let unknown: Vec<ObjectId> = distinct
+                .iter()
+                .filter(|id| !found.contains_key(id) && !state.knows(id))
+                .copied()
+                .collect();
+            next_look = Instant::now() + EXTERNAL_LOOK_PERIOD;
+            if !unknown.is_empty() {
+                drop(state);
+                let arrived = fetch_missing(shared, &unknown);
+                state = shared.lock();
+                if arrived {
+                    continue;
+                }
+            }
         }
         if state.external_io_pending() {
             // Evicted objects on their way back (or memory for them on its way out): do

@@ -28,6 +28,7 @@ mod segment;
 mod server;
 mod spill;
 mod state;
+mod writethrough;
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -38,7 +39,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use external::{ExternalStore, FileStore, HashTableStore};
+pub use external::{ExternalStore, FileStore, HashTableStore, ObjectStoreExternal, StoredObject};
 
 /// Most simultaneous client connections; more are refused (closed).
 pub const MAX_CLIENTS: usize = 4096;
@@ -96,6 +97,7 @@ pub struct StoreBuilder {
     directory: Option<PathBuf>,
     hugepages: bool,
     external: Option<String>,
+    write_through: bool,
     prefault: Option<bool>,
     busy_poll: Duration,
     group_access: bool,
@@ -117,6 +119,7 @@ impl StoreBuilder {
             directory: None,
             hugepages: false,
             external: None,
+            write_through: false,
             prefault: None,
             busy_poll: DEFAULT_BUSY_POLL,
             group_access: false,
@@ -148,9 +151,20 @@ impl StoreBuilder {
         self
     }
 
-    /// An external store endpoint (`-e`): `hashtable://NAME` or `file://DIR`.
+    /// An external store endpoint (`-e`): `hashtable://NAME`, `file://DIR`, or an
+    /// object-store URL (`s3://bucket/prefix`, `gs://`, `az://`, `http(s)://`, `memory://`)
+    /// configured from the environment as the object-store backend does it.
     pub fn external_store(mut self, endpoint: impl Into<String>) -> Self {
         self.external = Some(endpoint.into());
+        self
+    }
+
+    /// Write every sealed object to the external store too (`--write-through`), after the
+    /// seal's reply and off the request threads, with its sizes and digest; and look there
+    /// for an id this store does not hold before a get waits for it. Stores sharing one
+    /// bucket so serve each other's objects. Needs an object-store `-e`.
+    pub fn write_through(mut self, on: bool) -> Self {
+        self.write_through = on;
         self
     }
 
@@ -212,7 +226,11 @@ impl StoreBuilder {
                 .as_ref()
                 .map_or_else(|| "memfd".to_string(), |d| d.display().to_string()),
             if self.hugepages { " (hugepages)" } else { "" },
-            self.external.as_deref().unwrap_or("none"),
+            match (&self.external, self.write_through) {
+                (Some(e), true) => format!("{e} (write-through)"),
+                (Some(e), false) => e.clone(),
+                (None, _) => "none".to_owned(),
+            },
             self.prefault.unwrap_or(memory <= PREFAULT_AUTO_LIMIT),
             self.busy_poll.as_micros(),
         )
@@ -226,11 +244,19 @@ impl StoreBuilder {
                 "memory must be between 1 and {MAX_MEMORY} bytes, got {memory}"
             )));
         }
+        if self.write_through && self.external.is_none() {
+            return Err(StoreError::Config(
+                "--write-through needs an external store (-e s3://bucket/prefix)".into(),
+            ));
+        }
         if self.hugepages && self.directory.is_none() && cfg!(not(target_os = "linux")) {
             return Err(StoreError::Config("hugepages need -d".into()));
         }
         let external = match &self.external {
-            Some(endpoint) => Some(external::from_endpoint(endpoint).map_err(StoreError::Config)?),
+            Some(endpoint) => Some(
+                external::from_endpoint(endpoint, self.write_through)
+                    .map_err(StoreError::Config)?,
+            ),
             None => None,
         };
         let segment =
@@ -256,8 +282,20 @@ impl StoreBuilder {
         if !segment.is_sealed() && self.directory.is_none() {
             log("warning: the kernel refused to seal the segment against resizing");
         }
-        let state = state::State::new(memory, segment, external);
+        let mut state = state::State::new(memory, segment, external);
+        let jobs = if self.write_through {
+            let (queue, jobs) = std::sync::mpsc::channel();
+            state.set_write_through(queue);
+            Some(jobs)
+        } else {
+            None
+        };
         let shared = Arc::new(server::Shared::new(state, self.verbose, self.busy_poll));
+        if let Some(jobs) = jobs {
+            writethrough::spawn_writer(Arc::clone(&shared), jobs).map_err(|e| {
+                StoreError::Config(format!("cannot start the write-through thread: {e}"))
+            })?;
+        }
         let listener =
             bind(&self.socket, self.group_access).map_err(|source| StoreError::Socket {
                 path: self.socket.clone(),

@@ -14,6 +14,7 @@ use std::io;
 
 use tensor_ipc_plasma_protocol::ObjectId;
 
+use crate::external::StoredObject;
 use crate::server::Shared;
 
 /// An evicted object's bytes (data then metadata) on their way to the external store.
@@ -24,6 +25,8 @@ pub(crate) struct Spill {
     pub(crate) ticket: u64,
     pub(crate) offset: u64,
     pub(crate) len: usize,
+    /// Its sizes and digest, kept with the copy.
+    pub(crate) object: StoredObject,
 }
 
 /// An evicted object on its way back into memory allocated for it.
@@ -77,7 +80,7 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
             .into_iter()
             .map(|spill| {
                 let bytes = segment.read(spill.offset, spill.len);
-                let result = external.put(&spill.id, &bytes);
+                let result = external.put(&spill.id, &bytes, &spill.object);
                 (spill, result)
             })
             .collect();

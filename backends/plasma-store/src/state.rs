@@ -11,11 +11,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use offset_allocator::{Allocation, Allocator};
 use tensor_ipc_plasma_protocol::{ObjectId, ObjectInfo, ObjectSpec, Status, notification};
 
-use crate::external::ExternalStore;
+use crate::external::{ExternalStore, StoredObject};
 use crate::log;
 use crate::notify::Subscriber;
 use crate::segment::Segment;
 use crate::spill::{ExternalIo, Restore, Spill};
+use crate::writethrough::{Published, WRITE_THROUGH_CLIENT};
 
 /// Allocation granularity and alignment of object data.
 pub(crate) const ALIGNMENT: u64 = 64;
@@ -119,6 +120,8 @@ pub(crate) struct State {
     quota_total: u64,
     num_evictions: u64,
     bytes_evicted: u64,
+    /// Where sealed objects are queued for the external store (`--write-through`).
+    write_through: Option<std::sync::mpsc::Sender<Published>>,
 }
 
 impl State {
@@ -149,6 +152,7 @@ impl State {
             quota_total: 0,
             num_evictions: 0,
             bytes_evicted: 0,
+            write_through: None,
         }
     }
 
@@ -345,6 +349,11 @@ impl State {
         };
         let size = e.size();
         let offset = e.offset;
+        let object = StoredObject {
+            data_size: e.data_size,
+            metadata_size: e.metadata_size,
+            digest: e.digest.clone(),
+        };
         self.num_evictions += 1;
         self.bytes_evicted += size;
         self.disown(&id);
@@ -360,6 +369,7 @@ impl State {
                 ticket,
                 offset,
                 len: usize::try_from(size).unwrap_or(usize::MAX),
+                object,
             });
             return size;
         }
@@ -654,6 +664,12 @@ impl State {
     }
 
     fn seal_quiet(&mut self, id: &ObjectId, digest: &[u8]) -> Result<ObjectInfo, Status> {
+        let info = self.mark_sealed(id, digest)?;
+        self.publish(id);
+        Ok(info)
+    }
+
+    fn mark_sealed(&mut self, id: &ObjectId, digest: &[u8]) -> Result<ObjectInfo, Status> {
         let e = self.objects.get_mut(id).ok_or(Status::ObjectNotFound)?;
         if e.state != ObjState::Created {
             return Err(Status::ObjectExists);
@@ -662,6 +678,55 @@ impl State {
         e.digest = digest.to_vec();
         e.construct_duration = now_secs().saturating_sub(e.create_time);
         Ok(Self::seal_info(*id, e))
+    }
+
+    // ----- write-through -----
+
+    /// Queues sealed objects for the external store from now on (`--write-through`).
+    pub(crate) fn set_write_through(&mut self, jobs: std::sync::mpsc::Sender<Published>) {
+        self.write_through = Some(jobs);
+    }
+
+    /// Pins a just-sealed object and queues it for the writer (with write-through on).
+    fn publish(&mut self, id: &ObjectId) {
+        let Some(jobs) = &self.write_through else {
+            return;
+        };
+        let Some(e) = self.objects.get(id) else {
+            return;
+        };
+        let job = Published {
+            id: *id,
+            offset: e.offset,
+            len: usize::try_from(e.size()).unwrap_or(usize::MAX),
+            object: StoredObject {
+                data_size: e.data_size,
+                metadata_size: e.metadata_size,
+                digest: e.digest.clone(),
+            },
+        };
+        if jobs.send(job).is_ok() {
+            self.add_ref(WRITE_THROUGH_CLIENT, *id);
+        }
+    }
+
+    /// Whether the external store is shared with other stores (`--write-through`).
+    pub(crate) fn shares_external(&self) -> bool {
+        self.external.as_ref().is_some_and(|e| e.shared())
+    }
+
+    /// Whether the store has any trace of `id` (in memory, unsealed, evicted...).
+    pub(crate) fn knows(&self, id: &ObjectId) -> bool {
+        self.objects.contains_key(id)
+    }
+
+    /// Seals an object fetched from the shared external store (not written through again)
+    /// and drops `client`'s reference to it.
+    pub(crate) fn seal_fetched(&mut self, client: ClientId, id: &ObjectId, digest: &[u8]) {
+        if let Ok(info) = self.mark_sealed(id, digest) {
+            self.notify(&[info]);
+        }
+        self.release(client, id);
     }
 
     /// Seal: marks a created object sealed and notifies subscribers.
@@ -1051,7 +1116,7 @@ mod tests {
         }
         for spill in work.spills {
             let bytes = st.segment.read(spill.offset, spill.len);
-            let result = external.put(&spill.id, &bytes);
+            let result = external.put(&spill.id, &bytes, &spill.object);
             st.finish_spill(spill, result);
         }
         for restore in work.restores {
@@ -1099,7 +1164,7 @@ mod tests {
     struct Broken;
 
     impl ExternalStore for Broken {
-        fn put(&self, _: &ObjectId, _: &[u8]) -> std::io::Result<()> {
+        fn put(&self, _: &ObjectId, _: &[u8], _: &StoredObject) -> std::io::Result<()> {
             Err(std::io::Error::other("disk full"))
         }
         fn take(&self, _: &ObjectId) -> std::io::Result<Vec<u8>> {
@@ -1123,6 +1188,28 @@ mod tests {
         assert!(st.get(4, &id(1)).is_some());
         assert_eq!(st.allocated(), 600);
         assert!(!st.external_io_pending());
+    }
+
+    #[test]
+    fn write_through_pins_sealed_objects_until_written() {
+        let mut st = state(1000, true);
+        let (queue, jobs) = std::sync::mpsc::channel();
+        st.set_write_through(queue);
+        put_released(&mut st, 1, 600);
+        let job = jobs.try_recv().unwrap();
+        assert_eq!((job.id, job.len, job.object.data_size), (id(1), 600, 600));
+        // Pinned while it is written: not evictable, a delete waits.
+        assert_eq!(st.evict(u64::MAX), 0);
+        assert_eq!(st.delete(&[id(1)]), [Status::ObjectInUse]);
+        assert!(st.release(WRITE_THROUGH_CLIENT, &id(1)));
+        assert!(!st.contains(&id(1)), "deleted once written");
+        // An object fetched from the shared store is not written through again.
+        st.create(WRITE_THROUGH_CLIENT, id(2), 10, 0, 0, true)
+            .unwrap();
+        st.seal_fetched(WRITE_THROUGH_CLIENT, &id(2), &[5; 8]);
+        assert!(jobs.try_recv().is_err());
+        assert!(st.contains(&id(2)));
+        assert_eq!(st.evict(u64::MAX), 10, "unpinned: evictable");
     }
 
     #[test]

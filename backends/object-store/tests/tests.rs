@@ -1,0 +1,12 @@
+//! The object-store backend's one integration test binary: the conformance suite and the
+//! sink's and source's behaviour over in-memory stores, local files, and a real S3 server
+//! (SeaweedFS, started by `.ci/s3-server.sh`), with its faults.
+
+mod faults;
+mod local;
+mod memory;
+#[path = "../../../tests/support/peers.rs"]
+mod peers;
+mod recording;
+mod s3;
+mod server;

@@ -103,6 +103,38 @@ impl CreatedObject {
         self.seal_with_digest(digest)
     }
 
+    /// Seals the object as [`seal`](CreatedObject::seal) does but keeps this client's
+    /// reference: the returned buffers view the sealed object (read-only), which stays
+    /// referenced in the store until the last of them (and of their clones) is dropped, and
+    /// they keep the segment's mappings (the writable one included) alive. What a caller needs
+    /// whose views of the data outlive the seal (`pyarrow.plasma`'s `create` buffers do):
+    /// without the reference, the store could evict the object and reuse its memory under
+    /// them.
+    pub fn seal_and_keep(self) -> ClientResult<ObjectBuffers> {
+        let client = self.client.clone();
+        let id = self.id;
+        let data = self.data.to_region();
+        let metadata = self.metadata.to_region();
+        // A second holder, so that the seal's release leaves the store reference in place;
+        // dropping `pin` (on error too) gives it back.
+        Inner::add_holder(&mut lock(&client.state), id);
+        let pin: Arc<ObjectPin> = Arc::new(ObjectPin {
+            client: client.clone(),
+            id,
+            _segment: data.segment().clone(),
+        });
+        self.seal()?;
+        lock(&client.state)
+            .sealed
+            .entry(id)
+            .or_insert_with(|| (data.clone(), metadata.clone()));
+        Ok(ObjectBuffers {
+            id,
+            data: data.to_buffer(pin.clone()),
+            metadata: metadata.to_buffer(pin),
+        })
+    }
+
     /// Fills the data region with `parts`, one after another, and seals the object. The
     /// digest is computed on each piece as it is copied, while it is still in cache, so large
     /// objects are not read a second time. Returns the digest.

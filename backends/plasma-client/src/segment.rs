@@ -157,6 +157,16 @@ impl WritableRegion {
         self.len
     }
 
+    /// The same range, read-only (through the read-only mapping): what the object's readers
+    /// see once it is sealed.
+    pub(crate) fn to_region(&self) -> Region {
+        Region {
+            segment: self.segment.clone(),
+            offset: self.offset,
+            len: self.len,
+        }
+    }
+
     fn ptr(&self) -> *mut u8 {
         let map = self
             .segment

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -147,6 +148,14 @@ impl Subscription {
             });
         }
         Ok(self.queue.pop_front())
+    }
+}
+
+/// The notification socket, for callers that wait on it with `poll`/`select` (or read it
+/// themselves, as `pyarrow.plasma`'s `get_notification_socket` users do).
+impl AsFd for Subscription {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
     }
 }
 

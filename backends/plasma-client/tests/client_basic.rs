@@ -429,3 +429,37 @@ fn reply_polling_stops_while_a_get_waits() {
         assert_eq!(object.data.as_slice(), b"quiet", "{:?}", store.kind);
     }
 }
+
+#[test]
+fn seal_and_keep_holds_the_object_until_its_buffers_go() {
+    for store in stores(10 * MB) {
+        let kind = store.kind;
+        let client = store.client();
+        let id = fresh_id(1);
+        let mut created = client.create(id, 1000, b"meta").unwrap();
+        created.data_mut().fill(7);
+        let kept = created.seal_and_keep().unwrap();
+        assert_eq!(kept.data.as_slice(), &[7u8; 1000][..]);
+        assert_eq!(kept.metadata.as_slice(), b"meta");
+        assert_eq!(client.hash(id).unwrap(), object_digest(&[7; 1000], b"meta"));
+        let info = client.list().unwrap();
+        let info = info.iter().find(|i| i.object_id == id).unwrap();
+        assert_eq!(info.ref_count, 1, "{kind:?}: referenced after the seal");
+        assert_eq!(
+            client.evict(1).unwrap(),
+            0,
+            "{kind:?}: not evictable while kept"
+        );
+        // A local get shares the reference; the last buffer releases it.
+        let again = client.get_one(id, SECOND).unwrap().unwrap();
+        drop(kept);
+        assert_eq!(
+            client.evict(1).unwrap(),
+            0,
+            "{kind:?}: the get still holds it"
+        );
+        drop(again);
+        assert_eq!(client.evict(1).unwrap(), 1004, "{kind:?}: released");
+        assert_eq!(client.held_objects(), 0);
+    }
+}

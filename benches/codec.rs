@@ -143,6 +143,51 @@ fn write_transposed(c: &mut Criterion) {
     group.finish();
 }
 
+/// A `(1, 4096, 4096)` tensor of `dtype` whose two inner axes are transposed (strides
+/// `[4096 * 4096 * w, w, 4096 * w]`: neither row- nor column-major), over row-major data.
+fn transposed_2d(dtype: DType) -> (Tensor<'static>, Vec<u8>) {
+    const N: usize = 4096;
+    let w = dtype.byte_width();
+    let bytes: Vec<u8> = (0..N * N * w).map(|i| (i % 251) as u8).collect();
+    let view = Tensor::with_layout(
+        dtype,
+        TensorData::Shared(tensor_ipc::Buffer::from_vec(bytes.clone())),
+        vec![1, N, N],
+        vec![N * N * w, w, N * w],
+        Vec::new(),
+    )
+    .unwrap();
+    assert!(!view.is_contiguous());
+    (view, bytes)
+}
+
+fn write_transposed_2d(c: &mut Criterion) {
+    let mut group = c.benchmark_group("write_transposed_2d");
+    configure(&mut group);
+    group.sampling_mode(SamplingMode::Flat);
+    for dtype in [DType::UInt8, DType::UInt16, DType::Float32, DType::Float64] {
+        let (view, src) = transposed_2d(dtype);
+        let name = format!("{}x4096x4096", dtype.name());
+        let mut sink = MemorySink::preallocated(tensor_size(&view).unwrap());
+        group.throughput(Throughput::Bytes(src.len() as u64));
+        group.bench_function(BenchmarkId::new("tensor_ipc", &name), |b| {
+            b.iter(|| {
+                sink.clear();
+                black_box(write_tensor(black_box(&view), &mut sink).unwrap());
+            })
+        });
+        drop(sink);
+        let mut dst = touched(src.len());
+        group.bench_function(BenchmarkId::new("memcpy", &name), |b| {
+            b.iter(|| {
+                dst.copy_from_slice(black_box(&src));
+                black_box(&mut dst);
+            })
+        });
+    }
+    group.finish();
+}
+
 /// The message of an f32 tensor of `bytes` bytes. The tensor's data is a zeroed allocation
 /// (`calloc`: the pages are not touched until read), so 1 GiB costs one copy to set up.
 fn message_of(bytes: usize) -> Vec<u8> {
@@ -267,5 +312,11 @@ fn read(c: &mut Criterion) {
     drop(dir);
 }
 
-criterion_group!(benches, write_contiguous, write_transposed, read);
+criterion_group!(
+    benches,
+    write_contiguous,
+    write_transposed,
+    write_transposed_2d,
+    read
+);
 criterion_main!(benches);

@@ -23,7 +23,12 @@ READ_SIZES = ["1KiB", "1MiB", "64MiB", "1GiB"]
 SIZE_BYTES = {"1KiB": 1 << 10, "1MiB": 1 << 20, "64MiB": 64 << 20, "256MiB": 256 << 20, "1GiB": 1 << 30}
 
 CONTIGUOUS_TARGET = 0.9  # ours / memcpy
-TRANSPOSED_TARGET = 4.0  # ours / pyarrow
+TRANSPOSED_TARGET = 4.0  # ours / pyarrow (issue 2)
+TRANSPOSED_MEMCPY_TARGET = 0.9  # ours / memcpy (issue 12)
+TRANSPOSED_2D_TARGET = 0.3  # ours / memcpy (issue 12)
+TRANSPOSED_2D = ["uint8x4096x4096", "uint16x4096x4096", "float32x4096x4096", "float64x4096x4096"]
+SIZE_2D = {"uint8x4096x4096": 16 << 20, "uint16x4096x4096": 32 << 20,
+           "float32x4096x4096": 64 << 20, "float64x4096x4096": 128 << 20}
 READ_TARGET_NS = 1000.0
 FLAT_TOLERANCE = 1.5  # largest / smallest median across sizes
 
@@ -100,10 +105,24 @@ def summarize(results_dir, markdown):
         else:
             ratio, target, name = ours / pa_, TRANSPOSED_TARGET, f"transposed {size}"
             goal = f">= {target}x pyarrow"
+            # Issue 12: the same row against memcpy.
+            verdicts.append((f"{name} vs memcpy", f">= {TRANSPOSED_MEMCPY_TARGET}x memcpy",
+                             ours / memcpy, ours / memcpy >= TRANSPOSED_MEMCPY_TARGET))
         met = ratio >= target
         verdicts.append((name, goal, ratio, met))
         row([name, fmt(ours), fmt(memcpy), fmt(ours / memcpy), fmt(pa_), fmt(npc), fmt(pa_ / npc),
              fmt(ours / pa_), goal, "met" if met else "MISSED"])
+    for shape in TRANSPOSED_2D:
+        nbytes = SIZE_2D[shape]
+        ours = gbs(nbytes, rust.get(f"write_transposed_2d/tensor_ipc/{shape}"))
+        memcpy = gbs(nbytes, rust.get(f"write_transposed_2d/memcpy/{shape}"))
+        if ours != ours:
+            continue
+        name, goal = f"2-D transpose {shape}", f">= {TRANSPOSED_2D_TARGET}x memcpy"
+        met = ours / memcpy >= TRANSPOSED_2D_TARGET
+        verdicts.append((name, goal, ours / memcpy, met))
+        row([name, fmt(ours), fmt(memcpy), fmt(ours / memcpy), "", "", "", "", goal,
+             "met" if met else "MISSED"])
 
     lines.append("")
     header(["read row", "1KiB ns", "1MiB ns", "64MiB ns", "1GiB ns", "max/min", "pyarrow 1KiB..1GiB ns",

@@ -5,6 +5,7 @@
 
 use crate::dtype::DType;
 use crate::error::Error;
+use crate::gather::Gather;
 use crate::ipc::{ReadOptions, read_tensor, tensor_size, write_tensor};
 use crate::sink::{TensorSink, TensorSource, TensorSourceExt};
 use crate::tensor::Tensor;
@@ -34,6 +35,8 @@ pub fn run_all<B: Backend>(backend: &mut B) {
     strided_tensors_round_trip(backend);
     several_messages_read_in_order(backend);
     missing_and_damaged_data_are_errors(backend);
+    whole_messages_reach_the_sink_in_one_call(backend);
+    abandoned_reservations_leave_nothing_behind(backend);
 }
 
 /// A 2x3 tensor of `dtype` with values 0..6 (as the type's bytes).
@@ -160,6 +163,117 @@ pub fn missing_and_damaged_data_are_errors<B: Backend>(backend: &mut B) {
     ));
 }
 
+/// What a sink was asked to do, as [`Spy`] records it.
+#[derive(Debug, PartialEq, Eq)]
+enum Call {
+    Reserve(usize),
+    Commit,
+    /// `write_parts` with the message length and each part's (address, length).
+    Parts(usize, Vec<(usize, usize)>),
+    /// `write_gather` with the message length, the head's length and the body's.
+    Gather(usize, usize, usize),
+}
+
+/// A sink that records the calls it receives and forwards each one to the backend's sink (to
+/// the same method, so the backend's own `write_parts` and `write_gather` run).
+struct Spy<S> {
+    inner: S,
+    calls: Vec<Call>,
+}
+
+impl<S: TensorSink> TensorSink for Spy<S> {
+    fn reserve(&mut self, len: usize) -> crate::Result<&mut [u8]> {
+        self.calls.push(Call::Reserve(len));
+        self.inner.reserve(len)
+    }
+    fn commit(&mut self) -> crate::Result<()> {
+        self.calls.push(Call::Commit);
+        self.inner.commit()
+    }
+    fn write_parts(&mut self, len: usize, parts: &[&[u8]]) -> crate::Result<()> {
+        let parts_seen = parts.iter().map(|p| (p.as_ptr() as usize, p.len()));
+        self.calls.push(Call::Parts(len, parts_seen.collect()));
+        self.inner.write_parts(len, parts)
+    }
+    fn write_gather(&mut self, len: usize, head: &[u8], body: &Gather<'_>) -> crate::Result<()> {
+        self.calls.push(Call::Gather(len, head.len(), body.len()));
+        self.inner.write_gather(len, head, body)
+    }
+}
+
+/// The writer hands the sink each whole message in one call, so the sink can take it the
+/// cheapest way: a contiguous body as one part that is the tensor's own memory (no staging
+/// copy), a non-contiguous one as one gather of the body's exact size; and what the sink makes
+/// of them reads back.
+pub fn whole_messages_reach_the_sink_in_one_call<B: Backend>(backend: &mut B) {
+    let n = 16 * 1024;
+    let row_major =
+        Tensor::from_vec((0..n as u32).collect::<Vec<_>>(), vec![128, 128]).expect("row-major");
+    let column_major = row_major.clone().into_column_major().expect("column-major");
+    let transposed = Tensor::with_layout(
+        DType::UInt32,
+        row_major.data().clone(),
+        vec![64, 128],
+        vec![4, 512],
+        Vec::new(),
+    )
+    .expect("transposed view of half the rows");
+    let mut spy = Spy {
+        inner: backend.sink(),
+        calls: Vec::new(),
+    };
+    for contiguous in [&row_major, &column_major] {
+        let total = write_tensor(contiguous, &mut spy).expect("write contiguous");
+        let body = (contiguous.as_bytes().as_ptr() as usize, n * 4);
+        match spy.calls.as_slice() {
+            [Call::Parts(len, parts)] => {
+                assert_eq!(*len, total, "write_parts of the whole message");
+                assert_eq!(parts.len(), 2, "the head and the body: {parts:?}");
+                assert_eq!(
+                    parts[1], body,
+                    "the body is the tensor's memory, in one piece"
+                );
+            }
+            calls => {
+                panic!("a contiguous tensor must reach the sink as one write_parts: {calls:?}")
+            }
+        }
+        spy.calls.clear();
+    }
+    let total = write_tensor(&transposed, &mut spy).expect("write transposed");
+    assert_eq!(
+        spy.calls,
+        [Call::Gather(total, total - n * 2, n * 2)],
+        "a non-contiguous tensor must reach the sink as one write_gather"
+    );
+    let mut source = backend.source(spy.inner);
+    for want in [&row_major, &column_major, &transposed] {
+        let back = read_tensor(&mut source).expect("read back");
+        assert_same(&back, want, "whole message");
+    }
+    assert!(matches!(read_tensor(&mut source), Err(Error::EndOfStream)));
+}
+
+/// A region reserved but never committed is not part of the output: after a committed
+/// message and an abandoned reservation (filled with garbage), the source holds the committed
+/// message alone.
+pub fn abandoned_reservations_leave_nothing_behind<B: Backend>(backend: &mut B) {
+    let tensor = sample(DType::Int16);
+    let mut sink = backend.sink();
+    write_tensor(&tensor, &mut sink).expect("write");
+    let size = tensor_size(&tensor).expect("size");
+    TensorSink::reserve(&mut sink, size)
+        .expect("reserve")
+        .fill(0xAB);
+    let mut source = backend.source(sink);
+    let back = read_tensor(&mut source).expect("the committed message");
+    assert_same(&back, &tensor, "before the abandoned reservation");
+    assert!(
+        matches!(read_tensor(&mut source), Err(Error::EndOfStream)),
+        "an abandoned reservation must leave nothing in the output"
+    );
+}
+
 /// A backend over plain byte vectors, to test the suite itself.
 #[cfg(test)]
 struct VecBackend;
@@ -205,8 +319,24 @@ impl TensorSource<'static> for OwnedSource {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Every check but the abandoned reservation: a `Vec<u8>` has nowhere to note a pending
+    /// reservation, so `reserve` appends at once (documented on its impl).
     #[test]
     fn suite_passes_on_plain_buffers() {
-        super::run_all(&mut super::VecBackend);
+        let backend = &mut VecBackend;
+        every_dtype_round_trips(backend);
+        strided_tensors_round_trip(backend);
+        several_messages_read_in_order(backend);
+        missing_and_damaged_data_are_errors(backend);
+        whole_messages_reach_the_sink_in_one_call(backend);
+    }
+
+    #[test]
+    fn vec_reservations_are_appended_at_once() {
+        let mut sink = Vec::new();
+        TensorSink::reserve(&mut sink, 3).unwrap().fill(1);
+        assert_eq!(sink, [1, 1, 1]);
     }
 }

@@ -608,20 +608,12 @@ pub fn tensor_size(tensor: &Tensor<'_>) -> Result<usize> {
 pub fn write_tensor<S: TensorSink + ?Sized>(tensor: &Tensor<'_>, sink: &mut S) -> Result<usize> {
     let plan = DensePlan::new(tensor)?;
     let total = plan.total_len()?;
+    let head = framed_metadata(&plan.metadata, plan.metadata_len);
     if plan.contiguous {
-        let head = framed_metadata(&plan.metadata, plan.metadata_len);
         sink.write_parts(total, &[&head, &tensor.as_bytes()[..plan.body_len]])?;
         return Ok(total);
     }
-    let region = sink.reserve(total)?;
-    if region.len() != total {
-        return Err(Error::SinkState(
-            "reserve returned a region of the wrong size",
-        ));
-    }
-    write_framed_metadata(region, &plan.metadata, plan.metadata_len);
-    tensor.gather_row_major_into(&mut region[8 + plan.metadata_len..]);
-    sink.commit()?;
+    sink.write_gather(total, &head, &tensor.row_major_gather())?;
     Ok(total)
 }
 

@@ -30,6 +30,7 @@
 
 pub mod dtype;
 pub mod error;
+pub mod gather;
 pub(crate) mod generated;
 pub mod ipc;
 pub mod layout;
@@ -42,12 +43,14 @@ pub mod conformance;
 
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
+pub use gather::Gather;
 pub use ipc::{
     Framing, Header, Message, MessageHeader, MessageLayout, ReadOptions, TensorHeader,
     read_message, read_message_header, read_tensor, read_tensor_with, tensor_size, write_tensor,
 };
 pub use sink::{
-    TensorSink, TensorSinkExt, TensorSource, TensorSourceExt, check_parts_len, copy_parts,
+    TensorSink, TensorSinkExt, TensorSource, TensorSourceExt, check_gather_len, check_parts_len,
+    copy_parts,
 };
 pub use sparse::{
     SparseFormat, SparseTensor, SparseTensorHeader, read_sparse_tensor, sparse_tensor_size,

@@ -5,15 +5,27 @@
 //! [`TensorSourceExt`], implemented for every sink and source.
 
 use crate::error::{Error, Result};
+use crate::gather::Gather;
 use crate::ipc::{self, Message, MessageHeader, ReadOptions};
 use crate::tensor::{Tensor, TensorData};
 
 /// A destination for tensor messages.
 ///
-/// The writer announces each message's exact size before writing a byte of it, then writes the
-/// whole message into the region the sink lends it (one copy of the body, no intermediate
-/// buffer), then commits. A Plasma sink creates its object with that size; a memory sink grows
-/// once.
+/// The writer announces each message's exact size before writing a byte of it and hands the
+/// sink the whole message at once, so each sink takes it the cheapest way its medium allows
+/// (one copy of the body, no intermediate buffer):
+///
+/// * [`write_parts`](TensorSink::write_parts): every byte already sits in memory (a
+///   contiguous tensor's header and data, a sparse tensor's buffers);
+/// * [`write_gather`](TensorSink::write_gather): a header, then a non-contiguous body to be
+///   gathered into row-major order;
+/// * [`reserve`](TensorSink::reserve) and [`commit`](TensorSink::commit): the sink lends a
+///   region of the message's size, the caller writes it, then commits. Both methods above
+///   default to this, so a sink needs only these two.
+///
+/// A reservation that is not committed is abandoned: the next `reserve`, or the end of the
+/// sink, discards it, and it never becomes part of the output (the conformance suite checks
+/// this; the one exception is `Vec<u8>`, which has nowhere to note a pending reservation).
 pub trait TensorSink {
     /// Lends a writable region of exactly `len` bytes for the next message. Its initial
     /// contents are unspecified: the writer overwrites every byte.
@@ -41,6 +53,39 @@ pub trait TensorSink {
         copy_parts(region, parts)?;
         self.commit()
     }
+
+    /// Writes one whole message of `len` bytes: `head`, then the bytes of `body` (whose
+    /// lengths add up to `len`). The writer calls this for a non-contiguous tensor, whose body
+    /// is gathered into row-major order; the sink decides where the gather writes (into its
+    /// reserved region, its spare capacity, or piece by piece through a small staging buffer
+    /// with [`Gather::chunks`]).
+    ///
+    /// The default reserves `len` bytes, copies `head`, gathers the body after it and
+    /// commits.
+    fn write_gather(&mut self, len: usize, head: &[u8], body: &Gather<'_>) -> Result<()> {
+        check_gather_len(len, head, body)?;
+        let region = self.reserve(len)?;
+        if region.len() != len {
+            return Err(Error::SinkState(
+                "reserve returned a region of the wrong size",
+            ));
+        }
+        let (head_region, body_region) = region.split_at_mut(head.len());
+        head_region.copy_from_slice(head);
+        body.write_to(body_region)?;
+        self.commit()
+    }
+}
+
+/// Checks that `head` and `body` add up to exactly `len` bytes ([`Error::SinkState`]
+/// otherwise), before a sink reserves or creates anything for them.
+pub fn check_gather_len(len: usize, head: &[u8], body: &Gather<'_>) -> Result<()> {
+    if head.len().checked_add(body.len()) != Some(len) {
+        return Err(Error::SinkState(
+            "the message head and body do not add up to the message length",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that `parts` add up to exactly `len` bytes ([`Error::SinkState`] otherwise), before
@@ -105,6 +150,9 @@ impl<S: TensorSink + ?Sized> TensorSink for &mut S {
     fn write_parts(&mut self, len: usize, parts: &[&[u8]]) -> Result<()> {
         (**self).write_parts(len, parts)
     }
+    fn write_gather(&mut self, len: usize, head: &[u8], body: &Gather<'_>) -> Result<()> {
+        (**self).write_gather(len, head, body)
+    }
 }
 
 impl<'a, S: TensorSource<'a> + ?Sized> TensorSource<'a> for &mut S {
@@ -121,6 +169,13 @@ impl<'a, S: TensorSource<'a> + ?Sized> TensorSource<'a> for &mut S {
 
 /// Appends messages to a `Vec<u8>` (which may reallocate; see the memory backend for an
 /// aligned sink).
+///
+/// Whole messages are appended without zero-filling: [`write_parts`](TensorSink::write_parts)
+/// grows the vector once and extends it with each part, and
+/// [`write_gather`](TensorSink::write_gather) gathers the body straight into the spare
+/// capacity. [`reserve`](TensorSink::reserve) appends `len` zero bytes at once (the vector
+/// has no room to note a pending reservation, so an uncommitted one stays; truncate the
+/// vector to drop it) and `commit` does nothing.
 impl TensorSink for Vec<u8> {
     fn reserve(&mut self, len: usize) -> Result<&mut [u8]> {
         let start = self.len();
@@ -128,11 +183,29 @@ impl TensorSink for Vec<u8> {
             requested: len as u64,
             reason: "the vector length would overflow",
         })?;
+        self.try_reserve(len)
+            .map_err(|_| Error::AllocationFailed { bytes: len as u64 })?;
         self.resize(end, 0);
         Ok(&mut self[start..])
     }
     fn commit(&mut self) -> Result<()> {
         Ok(())
+    }
+    fn write_parts(&mut self, len: usize, parts: &[&[u8]]) -> Result<()> {
+        check_parts_len(len, parts)?;
+        self.try_reserve(len)
+            .map_err(|_| Error::AllocationFailed { bytes: len as u64 })?;
+        for part in parts {
+            self.extend_from_slice(part);
+        }
+        Ok(())
+    }
+    fn write_gather(&mut self, len: usize, head: &[u8], body: &Gather<'_>) -> Result<()> {
+        check_gather_len(len, head, body)?;
+        self.try_reserve(len)
+            .map_err(|_| Error::AllocationFailed { bytes: len as u64 })?;
+        self.extend_from_slice(head);
+        body.append_to(self)
     }
 }
 

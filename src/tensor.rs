@@ -6,6 +6,7 @@ use arrow_buffer::Buffer;
 
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
+use crate::gather::Gather;
 use crate::layout;
 
 /// The bytes behind a tensor: borrowed from the caller, or a shared, reference-counted
@@ -334,20 +335,20 @@ impl<'a> Tensor<'a> {
         let mut out = Vec::new();
         out.try_reserve_exact(len)
             .map_err(|_| Error::AllocationFailed { bytes: len as u64 })?;
-        out.resize(len, 0);
-        self.gather_row_major_into(&mut out);
+        self.row_major_gather().append_to(&mut out)?;
         Ok(out)
     }
 
-    /// Writes the element bytes in row-major order into `dst` (exactly `dense_byte_len()`).
-    pub(crate) fn gather_row_major_into(&self, dst: &mut [u8]) {
-        layout::gather_row_major(
+    /// The copy of the elements into row-major order, to run into a destination of the
+    /// caller's choice (the writer hands it to a sink for a non-contiguous body).
+    pub fn row_major_gather(&self) -> Gather<'_> {
+        Gather::new(
             self.as_bytes(),
             &self.shape,
             &self.strides,
             self.dtype.byte_width(),
-            dst,
-        );
+        )
+        .expect("a tensor's layout was checked when it was made")
     }
 
     /// The same tensor with `'static` data (borrowed data is copied once).

@@ -1,11 +1,12 @@
 //! Property tests: random element type, shape (0-d, empty axes, up to 4 dims), layout
 //! (row-major, column-major, strided views over a larger buffer with permuted axes, steps and
-//! offsets, at any byte address) and dimension names; write, read, compare. And: no input
-//! makes the reader panic.
+//! offsets, at any byte address) and dimension names; write, read, compare. The gather on
+//! every path equals the element-by-element walk. And: no input makes the reader panic.
 //!
 //! Expectations are computed here, independently of the crate's layout code.
 
 use proptest::prelude::*;
+use tensor_ipc::gather::{Gather, GatherOptions, GatherPath, KernelChoice, StoreChoice};
 use tensor_ipc::{
     Buffer, DType, ReadOptions, Tensor, TensorData, TensorSinkExt, read_tensor, read_tensor_with,
     tensor_size, write_tensor,
@@ -432,5 +433,186 @@ proptest! {
             apply(&mut message, m);
         }
         read_all_without_panicking(&message);
+    }
+}
+
+/// A strided view for the gather properties: element width, shape, byte strides, and the
+/// length of the parent buffer the strides index into.
+#[derive(Clone, Debug)]
+struct View {
+    width: usize,
+    shape: Vec<usize>,
+    strides: Vec<usize>,
+    parent_len: usize,
+    /// The path the view must take, when its kind fixes one.
+    path: Option<GatherPath>,
+}
+
+/// Any permuted, stepped, padded view of up to 4 dimensions.
+fn any_view() -> impl Strategy<Value = View> {
+    (
+        prop::sample::select(vec![1usize, 2, 4, 8]),
+        prop::collection::vec(1usize..10, 1..=4),
+    )
+        .prop_flat_map(|(width, shape)| {
+            let n = shape.len();
+            (
+                Just(width),
+                Just(shape),
+                Just((0..n).collect::<Vec<usize>>()).prop_shuffle(),
+                prop::collection::vec(1usize..4, n),
+                prop::collection::vec(0usize..3, n),
+            )
+        })
+        .prop_map(|(width, shape, perm, steps, pads)| {
+            // A row-major parent whose axes are stored in `perm` order.
+            let parent: Vec<usize> = (0..shape.len())
+                .map(|i| (shape[i] - 1) * steps[i] + 1 + pads[i])
+                .collect();
+            let mut parent_strides = vec![0usize; shape.len()];
+            let mut acc = width;
+            for &axis in perm.iter().rev() {
+                parent_strides[axis] = acc;
+                acc *= parent[axis];
+            }
+            let strides = (0..shape.len())
+                .map(|i| parent_strides[i] * steps[i])
+                .collect();
+            View {
+                width,
+                shape,
+                strides,
+                parent_len: acc,
+                path: None,
+            }
+        })
+}
+
+/// A 2-D transpose of single elements inside a 3-D view, wide enough for the blocked
+/// transpose, with padded columns and ragged edges.
+fn transpose_view() -> impl Strategy<Value = View> {
+    prop::sample::select(vec![1usize, 2, 4, 8])
+        .prop_flat_map(|width| {
+            (
+                Just(width),
+                1usize..3,
+                (16 / width)..(16 / width + 90),
+                (64 / width)..(64 / width + 100),
+                0usize..5,
+            )
+        })
+        .prop_map(|(width, outer, rows, cols, pad)| {
+            // The parent is (outer, cols, rows + pad) row-major; the view reads it as
+            // (outer, rows, cols).
+            let col_stride = (rows + pad) * width;
+            let plane = cols * col_stride;
+            View {
+                width,
+                shape: vec![outer, rows, cols],
+                strides: vec![plane, width, col_stride],
+                parent_len: outer * plane,
+                path: Some(GatherPath::PlaneTranspose),
+            }
+        })
+}
+
+/// A transpose of runs of `k` elements (`(cols, rows, k)` read as `(rows, cols, k)`), whose
+/// rows are padded so the runs are not single contiguous elements: the tiled path.
+fn tiled_view() -> impl Strategy<Value = View> {
+    (
+        prop::sample::select(vec![1usize, 2, 4, 8]),
+        2usize..70,
+        2usize..40,
+        1usize..20,
+        1usize..3,
+    )
+        .prop_map(|(width, rows, cols, k, pad)| {
+            let row_stride = (k + pad) * width;
+            let col_stride = rows * row_stride;
+            View {
+                width,
+                shape: vec![rows, cols, k],
+                strides: vec![row_stride, col_stride, width],
+                parent_len: cols * col_stride,
+                path: Some(GatherPath::PlaneTiles),
+            }
+        })
+}
+
+fn gather_options() -> impl Strategy<Value = GatherOptions> {
+    (
+        prop::sample::select(vec![
+            StoreChoice::Auto,
+            StoreChoice::Normal,
+            StoreChoice::Streaming,
+        ]),
+        prop::sample::select(vec![KernelChoice::Auto, KernelChoice::Portable]),
+    )
+        .prop_map(|(stores, kernels)| GatherOptions { stores, kernels })
+}
+
+/// Gathers `view` with `options` into a destination at `dst_offset` bytes into a buffer
+/// full of `stale` bytes, and in pieces of at most `piece` bytes, and compares both with the
+/// element-by-element walk.
+fn check_gather(
+    view: &View,
+    options: GatherOptions,
+    dst_offset: usize,
+    piece: usize,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let src = filler(seed, view.parent_len);
+    let want = ref_gather(&src, &view.shape, &view.strides, view.width);
+    let gather = Gather::new(&src, &view.shape, &view.strides, view.width).unwrap();
+    if let Some(path) = view.path {
+        prop_assert_eq!(gather.path(), path, "{:?}", view);
+    }
+    prop_assert_eq!(gather.len(), want.len());
+    for stale in [0x00u8, 0xFF] {
+        let mut buffer = vec![stale; dst_offset + want.len() + 16];
+        let dst = &mut buffer[dst_offset..dst_offset + want.len()];
+        gather.write_to_with(dst, options).unwrap();
+        prop_assert!(
+            dst == &want[..],
+            "{:?} {:?} at +{}",
+            view,
+            options,
+            dst_offset
+        );
+        prop_assert!(
+            buffer[..dst_offset].iter().all(|&b| b == stale),
+            "wrote before"
+        );
+        prop_assert!(
+            buffer[dst_offset + want.len()..]
+                .iter()
+                .all(|&b| b == stale),
+            "wrote after"
+        );
+    }
+    let mut pieces = Vec::new();
+    for part in gather.chunks(piece) {
+        prop_assert!(part.len() <= piece.max(view.width));
+        part.append_to(&mut pieces).unwrap();
+    }
+    prop_assert!(pieces == want, "{:?} in pieces of {}", view, piece);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// The gather, on every path (row by row, tiles, blocked transpose; normal and streaming
+    /// stores; SSE2 and portable kernels; at any destination alignment; whole or in pieces)
+    /// writes exactly the element-by-element gather, and nothing outside its destination.
+    #[test]
+    fn gather_equals_the_element_walk(
+        view in prop_oneof![2 => any_view(), 1 => transpose_view(), 1 => tiled_view()],
+        options in gather_options(),
+        dst_offset in 0usize..17,
+        piece in 1usize..5000,
+        seed in any::<u64>(),
+    ) {
+        check_gather(&view, options, dst_offset, piece, seed)?;
     }
 }

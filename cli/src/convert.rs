@@ -65,7 +65,8 @@ fn npy_to_tensor(
     sparse: Option<SparseFormat>,
     socket: Option<&Path>,
 ) -> Result<()> {
-    let whole = Input::open(input, socket)?.rest(input)?;
+    let mut source = Input::open(input, socket)?;
+    let whole = source.rest(input)?;
     let bytes = whole.as_slice();
     let header = npy::parse_header(bytes).map_err(at(input))?;
     let available = bytes.len() - header.data_offset;
@@ -94,7 +95,7 @@ fn npy_to_tensor(
         Vec::new(),
     )
     .map_err(at(input))?;
-    let mut sink = Output::create(output, socket)?;
+    let mut sink = Output::create(output, socket)?.copying_from(&source);
     match sparse {
         None => write_tensor(&tensor, &mut sink).map_err(at(output))?,
         Some(format) => {
@@ -159,7 +160,7 @@ fn tensor_to_npy(
     // NumPy's (and `np.save`'s) rule: Fortran order when F- but not C-contiguous.
     let fortran = numpy_contiguous(&tensor, true) && !numpy_contiguous(&tensor, false);
     let header = npy::format_header(tensor.dtype(), tensor.shape(), fortran).map_err(at(input))?;
-    let mut sink = Output::create(output, socket)?;
+    let mut sink = Output::create(output, socket)?.copying_from(&source);
     write_npy(&tensor, &header, &mut sink)
         .map_err(|e| Error::command(format!("cannot write {output}: {}", io_cause(e))))?;
     sink.finish(output)
@@ -172,23 +173,13 @@ fn numpy_contiguous(tensor: &Tensor<'_>, fortran: bool) -> bool {
 }
 
 /// Writes the tensor as one `.npy` file: `header`, then the elements, as they lie for a C- or
-/// F-contiguous tensor, else gathered into C order straight into the sink's region.
+/// F-contiguous tensor (copied from an input file by the kernel), else gathered into C order
+/// (a file sink gathers a piece at a time through its small staging buffer).
 fn write_npy(tensor: &Tensor<'_>, header: &[u8], sink: &mut Output) -> tensor_ipc::Result<()> {
     let len = tensor.dense_byte_len();
     let total = header.len() + len;
     if numpy_contiguous(tensor, false) || numpy_contiguous(tensor, true) {
         return sink.write_parts(total, &[header, &tensor.as_bytes()[..len]]);
     }
-    let region = sink.reserve(total)?;
-    let (head, body) = region.split_at_mut(header.len());
-    head.copy_from_slice(header);
-    let width = tensor.dtype().byte_width();
-    layout::gather_row_major(
-        tensor.as_bytes(),
-        tensor.shape(),
-        tensor.strides(),
-        width,
-        body,
-    );
-    sink.commit()
+    sink.write_gather(total, header, &tensor.row_major_gather())
 }

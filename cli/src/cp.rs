@@ -25,7 +25,7 @@ pub(crate) fn cp(src: &Location, dst: &Location, socket: Option<&Path>) -> Resul
     }
     let bytes = input.rest(src)?;
     check_messages(src, Input::Memory(BufferSource::new(bytes.clone())))?;
-    let mut output = Output::create(dst, socket)?;
+    let mut output = Output::create(dst, socket)?.copying_from(&input);
     output
         .write_parts(bytes.len(), &[bytes.as_slice()])
         .map_err(|e| Error::command(format!("cannot write {dst}: {}", io_cause(e))))?;

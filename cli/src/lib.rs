@@ -16,9 +16,13 @@
 //! Files are memory-mapped through the file backend ([`tensor_ipc_file::FileSource`]) and
 //! objects read with ranged GETs ([`tensor_ipc_object_store::ObjectStoreSource`]), so
 //! `inspect` never reads a tensor body, and `convert` copies each data byte once, from the
-//! input into the output. Outputs appear whole or not at all: a file is written beside its
-//! destination and renamed into place ([`tensor_ipc_file::FileSink::create_atomic`]), an
-//! object is visible once its upload completes. Every failure is one line on stderr,
+//! input into the output; between two files, a body that goes out unchanged is copied file to
+//! file by the kernel ([`tensor_ipc_file::FileSink::copying_from`]: `copy_file_range`, or
+//! `pread`/`pwrite` through a 1 MiB buffer), so the input mapping is not faulted in and a
+//! conversion's peak memory stays a few MiB whatever the file size. Outputs appear whole or not
+//! at all: a file is written beside its destination and renamed into place
+//! ([`tensor_ipc_file::FileSink::create_atomic`]), an object is visible once its upload
+//! completes. Every failure is one line on stderr,
 //! `tensor-ipc: error: ...`, and a non-zero exit status.
 //!
 //! The command is this library's [`run`], so other programs (the Python package's

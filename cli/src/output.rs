@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
-use tensor_ipc::{Result as CodecResult, TensorSink};
+use tensor_ipc::{Gather, Result as CodecResult, TensorSink};
 use tensor_ipc_file::FileSink;
 use tensor_ipc_object_store::ObjectStoreSink;
 use tensor_ipc_plasma_client::PlasmaSink;
 
 use crate::error::{Error, Result, io_at, io_cause};
+use crate::input::Input;
 use crate::location::Location;
 use crate::plasma;
 
@@ -35,6 +36,16 @@ impl Output {
                 let client = plasma::connect(socket, *id)?;
                 Ok(Output::Plasma(plasma::sink(&client, *id)))
             }
+        }
+    }
+
+    /// Bytes written unchanged from `input` (a contiguous body), when both are files, are
+    /// copied file to file by the kernel without faulting in the input's mapping (see
+    /// [`FileSink::copying_from`]).
+    pub(crate) fn copying_from(self, input: &Input) -> Output {
+        match (self, input) {
+            (Output::File(sink), Input::File(source)) => Output::File(sink.copying_from(source)),
+            (output, _) => output,
         }
     }
 
@@ -77,6 +88,14 @@ impl TensorSink for Output {
             Output::File(sink) => sink.write_parts(len, parts),
             Output::Object(sink) => sink.write_parts(len, parts),
             Output::Plasma(sink) => sink.write_parts(len, parts),
+        }
+    }
+
+    fn write_gather(&mut self, len: usize, head: &[u8], body: &Gather<'_>) -> CodecResult<()> {
+        match self {
+            Output::File(sink) => sink.write_gather(len, head, body),
+            Output::Object(sink) => sink.write_gather(len, head, body),
+            Output::Plasma(sink) => sink.write_gather(len, head, body),
         }
     }
 }

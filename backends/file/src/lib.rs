@@ -1,6 +1,7 @@
-//! The file backend of tensor-ipc: a sink that writes messages into a file through a writable
-//! mapping (one copy of each body), and a source that maps a file read-only so every tensor
-//! read from it is a zero-copy view of the page cache.
+//! The file backend of tensor-ipc: a sink that writes messages into a file with `pwritev`
+//! straight from the tensor's memory (one copy of each body, by the kernel, into the page
+//! cache), and a source that maps a file read-only so every tensor read from it is a zero-copy
+//! view of the page cache.
 //!
 //! ```
 //! use tensor_ipc::{Tensor, TensorSinkExt, TensorSourceExt};
@@ -25,14 +26,21 @@
 #![warn(missing_docs)]
 
 mod map;
+mod write;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_buffer::Buffer;
-use memmap2::MmapMut;
-use tensor_ipc::{Error, Result, TensorData, TensorSink, TensorSource};
+use tensor_ipc::{
+    Error, Gather, Result, TensorData, TensorSink, TensorSource, check_gather_len, check_parts_len,
+};
 use tensor_ipc_memory::BufferSource;
+
+/// The most bytes of a gathered (non-contiguous) body staged in memory at once: the body is
+/// gathered a piece at a time into a buffer of this size, each piece written before the next.
+pub const STAGING_LEN: usize = 1 << 20;
 
 /// How a [`FileSink`] treats the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,8 +53,25 @@ enum Mode {
 
 /// A sink that writes tensor messages into a file, back to back.
 ///
-/// Each [`reserve`](TensorSink::reserve) grows the file by exactly the message size and maps
-/// that range writable, so the writer copies the body once, straight into the page cache.
+/// Each message is written the cheapest way a file allows, at the offset after the last one:
+///
+/// * a whole message in memory ([`write_parts`](TensorSink::write_parts): a contiguous tensor,
+///   a sparse tensor) goes to the kernel with `pwritev` from the tensor's own memory, its
+///   parts as they are: no copy in user space;
+/// * a gathered body ([`write_gather`](TensorSink::write_gather)) is gathered
+///   [`STAGING_LEN`] bytes at a time into a reused staging buffer, each piece written with
+///   `pwritev` while it is in cache;
+/// * [`reserve`](TensorSink::reserve) lends a heap buffer of the message's size, written on
+///   [`commit`](TensorSink::commit) (the writers of this crate never need it).
+///
+/// With [`copying_from`](FileSink::copying_from), parts that lie in a [`FileSource`]'s
+/// mapping (a tensor read from another file, its body unchanged) are copied file to file by the
+/// kernel (`copy_file_range`, a reflink where the file system can) without reading the
+/// mapping.
+///
+/// The output is never mapped. If a write fails (a full disk), the file is cut back to the end
+/// of the last complete message. A reservation that is not committed never reaches the file.
+/// Nothing is synced until [`finish`](FileSink::finish).
 #[derive(Debug)]
 pub struct FileSink {
     file: File,
@@ -57,10 +82,14 @@ pub struct FileSink {
     mode: Mode,
     /// Bytes of committed messages (the file length).
     len: u64,
-    /// The mapping lent by the last `reserve`, until committed.
-    pending: Option<MmapMut>,
+    /// The buffer lent by the last `reserve`, until committed.
+    pending: Option<Vec<u8>>,
+    /// The staging buffer of gathered bodies, kept for the next message.
+    staging: Vec<u8>,
     /// Whether `finish` forces the bytes (and the rename) to disk.
     sync: bool,
+    /// The source whose mapped bytes are copied with `copy_file_range`.
+    kernel_copy: Option<write::KernelCopy>,
     finished: bool,
 }
 
@@ -155,7 +184,9 @@ impl FileSink {
             mode,
             len,
             pending: None,
+            staging: Vec::new(),
             sync: true,
+            kernel_copy: None,
             finished: false,
         }
     }
@@ -175,6 +206,19 @@ impl FileSink {
         &self.target
     }
 
+    /// Copies the parts of messages that lie in `source`'s mapping straight from its file
+    /// (`copy_file_range`: the kernel copies page cache to page cache, or shares the blocks
+    /// where the file system can), instead of writing them from the mapping, which would fault
+    /// every page of it in. Where the kernel cannot copy between the two files, the bytes are
+    /// written from the mapping as usual. The sink keeps the mapping alive.
+    pub fn copying_from(mut self, source: &FileSource) -> Self {
+        self.kernel_copy = source
+            .file
+            .as_ref()
+            .map(|file| write::KernelCopy::new(file.clone(), source.buffer().clone()));
+        self
+    }
+
     /// Whether [`finish`](Self::finish) forces the bytes to disk (the default, `true`). With
     /// `false`, `finish` only completes the file (renaming it into place in atomic mode):
     /// other processes see it whole at once, as with `cp`, but a crash may lose it.
@@ -183,15 +227,13 @@ impl FileSink {
         self
     }
 
-    /// Flushes the file to disk and, in atomic mode, renames it into place (then syncs the
-    /// directory so the rename is durable). Without [`sync_on_finish`](Self::sync_on_finish)
-    /// only the rename is done.
+    /// Completes the file and makes it durable: syncs its data and metadata to disk (`fsync`)
+    /// and, in atomic mode, renames it over the target and syncs the directory so that the
+    /// rename is durable too. This is the only place the sink syncs; without
+    /// [`sync_on_finish`](Self::sync_on_finish) only the rename is done. A reservation not
+    /// committed is discarded.
     pub fn finish(mut self) -> Result<()> {
-        if self.pending.is_some() {
-            return Err(Error::SinkState(
-                "finish with a reserved, uncommitted message",
-            ));
-        }
+        self.pending = None;
         if self.sync {
             self.file.sync_all()?;
         }
@@ -208,6 +250,41 @@ impl FileSink {
         self.finished = true;
         Ok(())
     }
+
+    /// The file length after a message of `len` bytes.
+    fn end_after(&self, len: usize) -> Result<u64> {
+        if len == 0 {
+            return Err(Error::SinkState("a message is never empty"));
+        }
+        self.len.checked_add(len as u64).ok_or(Error::SinkFull {
+            requested: len as u64,
+            reason: "the file length would overflow",
+        })
+    }
+
+    /// Runs `write` (which writes one message of `len` bytes at the end of the file, given
+    /// the file, that offset and the staging buffer); on success the message is committed, on
+    /// failure the file is cut back to its end before. Any pending reservation is discarded.
+    fn append_message(
+        &mut self,
+        len: usize,
+        write: impl FnOnce(&File, u64, &mut Vec<u8>, Option<&mut write::KernelCopy>) -> Result<()>,
+    ) -> Result<()> {
+        let end = self.end_after(len)?;
+        self.pending = None;
+        let kernel_copy = self.kernel_copy.as_mut();
+        match write(&self.file, self.len, &mut self.staging, kernel_copy) {
+            Ok(()) => {
+                self.len = end;
+                Ok(())
+            }
+            Err(e) => {
+                // Best effort: the write's error is the one to report.
+                let _ = self.file.set_len(self.len);
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Drop for FileSink {
@@ -220,43 +297,42 @@ impl Drop for FileSink {
 
 impl TensorSink for FileSink {
     fn reserve(&mut self, len: usize) -> Result<&mut [u8]> {
-        if let Some(uncommitted) = self.pending.take() {
-            // A message reserved but never committed is discarded.
-            drop(uncommitted);
-            self.file.set_len(self.len)?;
-        }
-        if len == 0 {
-            return Err(Error::SinkState("a message is never empty"));
-        }
-        let end = self.len.checked_add(len as u64).ok_or(Error::SinkFull {
-            requested: len as u64,
-            reason: "the file length would overflow",
-        })?;
-        self.file.set_len(end)?;
-        allocate_blocks(&self.file, self.len, len as u64)?;
-        let map = map::map_writable(&self.file, self.len, len)?;
-        Ok(&mut self.pending.insert(map)[..])
+        self.pending = None;
+        self.end_after(len)?;
+        let mut buffer = Vec::new();
+        buffer
+            .try_reserve_exact(len)
+            .map_err(|_| Error::AllocationFailed { bytes: len as u64 })?;
+        buffer.resize(len, 0);
+        Ok(self.pending.insert(buffer))
     }
 
     fn commit(&mut self) -> Result<()> {
-        let map = self
+        let buffer = self
             .pending
             .take()
             .ok_or(Error::SinkState("commit without reserve"))?;
-        self.len += map.len() as u64;
-        Ok(())
+        self.append_message(buffer.len(), |file, offset, _, _| {
+            write::write_all_at(file, &[&buffer], offset)
+        })
     }
-}
 
-/// Reserves disk blocks for `len` bytes from `offset`, so that a full disk is an error now
-/// rather than a SIGBUS when the mapping is written. File systems without `fallocate` keep the
-/// sparse file `set_len` made.
-fn allocate_blocks(file: &File, offset: u64, len: u64) -> Result<()> {
-    use rustix::fs::{FallocateFlags, fallocate};
-    use rustix::io::Errno;
-    match fallocate(file, FallocateFlags::empty(), offset, len) {
-        Ok(()) | Err(Errno::OPNOTSUPP) | Err(Errno::NOSYS) => Ok(()),
-        Err(errno) => Err(std::io::Error::from(errno).into()),
+    /// Writes the parts with `pwritev` from where they lie (those in the mapping of the
+    /// [`copying_from`](FileSink::copying_from) source with `copy_file_range`).
+    fn write_parts(&mut self, len: usize, parts: &[&[u8]]) -> Result<()> {
+        check_parts_len(len, parts)?;
+        self.append_message(len, |file, offset, staging, kernel_copy| {
+            write::write_parts_at(file, parts, offset, kernel_copy, staging, STAGING_LEN)
+        })
+    }
+
+    /// Gathers the body [`STAGING_LEN`] bytes at a time into the staging buffer, writing each
+    /// piece (the first one together with `head`) before gathering the next.
+    fn write_gather(&mut self, len: usize, head: &[u8], body: &Gather<'_>) -> Result<()> {
+        check_gather_len(len, head, body)?;
+        self.append_message(len, |file, offset, staging, _| {
+            write::write_gathered_at(file, head, body, offset, staging, STAGING_LEN)
+        })
     }
 }
 
@@ -266,6 +342,8 @@ fn allocate_blocks(file: &File, offset: u64, len: u64) -> Result<()> {
 pub struct FileSource {
     /// The mapping, read as a shared buffer.
     inner: BufferSource,
+    /// The file mapped (`None` when empty), for sinks that copy from it.
+    file: Option<Arc<File>>,
 }
 
 impl FileSource {
@@ -278,14 +356,16 @@ impl FileSource {
     /// Maps an open file read-only.
     pub fn from_file(file: &File) -> Result<FileSource> {
         let len = file.metadata()?.len();
-        let buffer = if len == 0 {
-            Buffer::from_vec(Vec::<u8>::new())
+        let (buffer, file) = if len == 0 {
+            (Buffer::from_vec(Vec::<u8>::new()), None)
         } else {
             let map = map::map_readonly(file)?;
-            Buffer::from(bytes::Bytes::from_owner(map))
+            let buffer = Buffer::from(bytes::Bytes::from_owner(map));
+            (buffer, Some(Arc::new(file.try_clone()?)))
         };
         Ok(FileSource {
             inner: BufferSource::new(buffer),
+            file,
         })
     }
 
@@ -406,6 +486,135 @@ mod tests {
         let t = FileSource::open(&path).unwrap().read_tensor().unwrap();
         assert_eq!(t.to_vec::<u32>().unwrap(), [0, 1, 2, 3]);
         assert_eq!(std::fs::read_dir(files.dir.path()).unwrap().count(), 1);
+    }
+
+    /// A `(rows, 64, 16)` f32 transpose of more than [`STAGING_LEN`] bytes: gathered in
+    /// several pieces.
+    fn big_transposed_view() -> Tensor<'static> {
+        let rows = 3 * STAGING_LEN / (64 * 16 * 4) + 7;
+        let base = Tensor::from_vec(
+            (0..rows * 64 * 16).map(|i| i as f32).collect::<Vec<_>>(),
+            vec![64, rows, 16],
+        )
+        .unwrap();
+        Tensor::with_layout(
+            tensor_ipc::DType::Float32,
+            base.data().clone(),
+            vec![rows, 64, 16],
+            vec![64, rows * 64, 4],
+            Vec::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn gathered_bodies_go_through_the_staging_buffer() {
+        let mut files = Files::new();
+        let path = files.path();
+        let view = big_transposed_view();
+        let mut sink = FileSink::create(&path).unwrap();
+        sink.write_tensor(&tensor(5)).unwrap();
+        let written = sink.write_tensor(&view).unwrap();
+        assert!(written > 3 * STAGING_LEN);
+        assert!(
+            sink.staging.capacity() <= 2 * STAGING_LEN,
+            "the staging stays small"
+        );
+        sink.finish().unwrap();
+        let mut expected = Vec::new();
+        tensor_ipc::write_tensor(&tensor(5), &mut expected).unwrap();
+        tensor_ipc::write_tensor(&view, &mut expected).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    #[test]
+    fn abandoned_reservations_never_reach_the_file() {
+        let mut files = Files::new();
+        let path = files.path();
+        let mut sink = FileSink::create(&path).unwrap();
+        sink.write_tensor(&tensor(3)).unwrap();
+        let len = sink.len();
+        TensorSink::reserve(&mut sink, 1000).unwrap().fill(0xAB);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        // The next message replaces it; a later one abandoned is discarded by finish.
+        sink.write_tensor(&tensor(4)).unwrap();
+        TensorSink::reserve(&mut sink, 10).unwrap();
+        sink.finish().unwrap();
+        let mut source = FileSource::open(&path).unwrap();
+        let lens: Vec<usize> = source
+            .tensors(Default::default())
+            .map(|t| t.unwrap().len())
+            .collect();
+        assert_eq!(lens, [3, 4]);
+        // reserve + commit still works, through the heap buffer.
+        let mut sink = FileSink::append(&path).unwrap();
+        TensorSink::reserve(&mut sink, 4)
+            .unwrap()
+            .copy_from_slice(b"\0\0\0\0");
+        sink.commit().unwrap();
+        assert!(sink.commit().is_err(), "commit without reserve");
+        sink.finish().unwrap();
+        let four = tensor_ipc::tensor_size(&tensor(4)).unwrap() as u64;
+        assert_eq!(std::fs::read(&path).unwrap().len() as u64, len + four + 4);
+    }
+
+    #[test]
+    fn parts_in_a_source_mapping_are_copied_by_the_kernel() {
+        let mut files = Files::new();
+        let (input, output) = (files.path(), files.path());
+        let mut sink = FileSink::create(&input).unwrap();
+        sink.write_tensor(&tensor(1000)).unwrap();
+        sink.write_tensor(&tensor(3000)).unwrap();
+        sink.finish().unwrap();
+        let mut source = FileSource::open(&input).unwrap();
+        let first = source.read_tensor().unwrap();
+        let second = source.read_tensor().unwrap();
+        let mut sink = FileSink::create(&output).unwrap().copying_from(&source);
+        drop(source);
+        // A tensor from the mapping (copied by the kernel), one from memory, then the body of
+        // the first again, as a part among others.
+        sink.write_tensor(&second).unwrap();
+        sink.write_tensor(&tensor(7)).unwrap();
+        let body = &first.as_bytes()[..4000];
+        sink.write_parts(4 + 4000 + 3, &[b"head", body, b"end"])
+            .unwrap();
+        // The same body at an offset that agrees with its source offset within a page: the
+        // copy_file_range path (the others went through the staging buffer).
+        let pad = vec![0u8; ((192 + 4096) - (sink.len() % 4096) as usize) % 4096];
+        sink.write_parts(pad.len() + 4000, &[&pad, body]).unwrap();
+        assert!(
+            sink.kernel_copy.as_ref().unwrap().enabled,
+            "copy_file_range worked"
+        );
+        sink.finish().unwrap();
+        let mut expected = Vec::new();
+        tensor_ipc::write_tensor(&tensor(3000), &mut expected).unwrap();
+        tensor_ipc::write_tensor(&tensor(7), &mut expected).unwrap();
+        expected.extend_from_slice(b"head");
+        let values = tensor(1000).to_row_major_bytes().unwrap();
+        expected.extend_from_slice(&values);
+        expected.extend_from_slice(b"end");
+        expected.extend_from_slice(&pad);
+        assert_eq!(expected.len() % 4096, 192);
+        expected.extend_from_slice(&values);
+        assert_eq!(std::fs::read(&output).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_failed_write_is_an_error() {
+        if !Path::new("/dev/full").exists() {
+            eprintln!("skipped: no /dev/full");
+            return;
+        }
+        let mut sink = FileSink::append("/dev/full").unwrap();
+        let err = sink.write_tensor(&tensor(1000)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.raw_os_error() == Some(28)),
+            "{err}"
+        );
+        let err = sink.write_tensor(&big_transposed_view()).unwrap_err();
+        assert!(matches!(&err, Error::Io(_)), "{err}");
+        assert_eq!(sink.len(), 0);
     }
 
     #[test]

@@ -1,19 +1,10 @@
-//! The only `unsafe` of the file backend: creating memory maps.
+//! The only `unsafe` of the file backend: mapping a file for reading (the sink writes with
+//! `pwritev`, never through a mapping).
 
 use std::fs::File;
 
-use memmap2::{Mmap, MmapMut, MmapOptions};
+use memmap2::Mmap;
 use tensor_ipc::Result;
-
-/// Maps `len` bytes of `file` from `offset`, writable and shared (writes reach the file).
-pub(crate) fn map_writable(file: &File, offset: u64, len: usize) -> Result<MmapMut> {
-    // SAFETY: the range lies inside the file (the caller has just set its length to cover it),
-    // and the sink owns the file handle and does not shrink the file while the mapping lives.
-    // Another process truncating the file concurrently is outside what we can prevent; it is
-    // documented on the crate.
-    let map = unsafe { MmapOptions::new().offset(offset).len(len).map_mut(file)? };
-    Ok(map)
-}
 
 /// Maps all of `file` read-only.
 pub(crate) fn map_readonly(file: &File) -> Result<Mmap> {

@@ -17,13 +17,15 @@
 #![warn(missing_docs)]
 
 use arrow_buffer::{Buffer, MutableBuffer};
-use tensor_ipc::{Error, Result, TensorData, TensorSink, TensorSource};
+use tensor_ipc::{Error, Result, TensorData, TensorSink, TensorSource, check_parts_len};
 
 /// A growable in-memory sink whose memory is 64-byte aligned (Arrow's allocation alignment).
 ///
 /// Messages are appended back to back, exactly as Arrow C++ writes them to a stream. Memory
 /// written once is reused after [`clear`](MemorySink::clear) without being zeroed again, so a
-/// preallocated sink costs one copy of each message and nothing else.
+/// preallocated sink costs one copy of each message and nothing else; a message given as
+/// parts ([`write_parts`](TensorSink::write_parts), a contiguous tensor) is copied once into
+/// fresh memory too, without zero-filling it first.
 #[derive(Debug, Default)]
 pub struct MemorySink {
     /// The allocation; its length is the high-water mark of initialised bytes.
@@ -98,6 +100,27 @@ impl TensorSink for MemorySink {
             .pending
             .take()
             .ok_or(Error::SinkState("commit without reserve"))?;
+        self.len = end;
+        Ok(())
+    }
+
+    /// Copies each part once: over memory already written, or appended after it.
+    fn write_parts(&mut self, len: usize, parts: &[&[u8]]) -> Result<()> {
+        check_parts_len(len, parts)?;
+        let end = self.len.checked_add(len).ok_or(Error::SinkFull {
+            requested: len as u64,
+            reason: "the sink length would overflow",
+        })?;
+        self.pending = None;
+        self.buffer.reserve(end.saturating_sub(self.buffer.len()));
+        let mut at = self.len;
+        for part in parts {
+            // The piece that lands on initialised memory, then the rest appended.
+            let inside = self.buffer.len().saturating_sub(at).min(part.len());
+            self.buffer.as_slice_mut()[at..at + inside].copy_from_slice(&part[..inside]);
+            self.buffer.extend_from_slice(&part[inside..]);
+            at += part.len();
+        }
         self.len = end;
         Ok(())
     }
@@ -179,6 +202,25 @@ mod tests {
             assert_eq!(sink.buffer.as_ptr(), base);
         }
         assert_eq!(base as usize % 64, 0);
+    }
+
+    #[test]
+    fn parts_overwrite_then_extend_the_written_memory() {
+        let mut sink = MemorySink::new();
+        sink.write_parts(6, &[b"abc", b"def"]).unwrap();
+        sink.clear();
+        sink.write_parts(2, &[b"x", b"y"]).unwrap();
+        sink.write_parts(7, &[b"", b"1234", b"567"]).unwrap();
+        assert_eq!(sink.as_bytes(), b"xy1234567");
+        assert!(sink.write_parts(3, &[b"ab"]).is_err());
+        assert_eq!(sink.len(), 9);
+        TensorSink::reserve(&mut sink, 4).unwrap().fill(b'!');
+        sink.write_parts(1, &[b"z"]).unwrap();
+        assert_eq!(
+            sink.as_bytes(),
+            b"xy1234567z",
+            "the reservation was abandoned"
+        );
     }
 
     #[test]

@@ -112,12 +112,11 @@ impl ObjectStoreSink {
 
     /// Makes the object visible: one PUT when every message fit in one part, otherwise the
     /// last part and the upload's completion. On failure the upload is aborted and nothing
-    /// is visible under the key.
+    /// is visible under the key. A message reserved and never committed is discarded, as by
+    /// every sink.
     pub fn finish(mut self) -> Result<ObjectInfo, ObjectStoreError> {
         self.check_usable()?;
-        if self.pending.is_some() {
-            return Err(self.state_error("finish with a reserved, uncommitted message"));
-        }
+        self.discard_pending();
         let last = Bytes::from(std::mem::take(&mut self.part));
         let put = match self.upload.take() {
             None => {

@@ -27,8 +27,8 @@ pub(crate) struct Conn {
     read_timeout: Option<Duration>,
     /// How long any reply may take beyond a get's own timeout.
     request_timeout: Duration,
-    /// How long to poll for a reply before sleeping.
-    reply_poll: Duration,
+    /// Polls for a reply before sleeping (backing off while the CPU is contended).
+    reply_poll: poll::Poller,
 }
 
 /// The client error for a failed socket operation.
@@ -59,7 +59,7 @@ impl Conn {
             subscribed: false,
             read_timeout: None,
             request_timeout,
-            reply_poll: reply_poll.min(Duration::from_secs(1)),
+            reply_poll: poll::Poller::new(reply_poll.min(Duration::from_secs(1))),
         })
     }
 
@@ -138,7 +138,7 @@ impl Conn {
         self.set_read_timeout(socket_timeout)?;
         let mut reader = ReplyReader {
             stream: &self.stream,
-            poll: self.reply_poll,
+            poll: Some(&self.reply_poll),
             patient: timeout.is_none(),
             started: false,
         };
@@ -190,22 +190,21 @@ impl Conn {
     }
 }
 
-/// The socket as [`read_frame`] reads a reply from it: first polled for up to `poll`
-/// (yielding the CPU between attempts), then read blocking; while nothing of the reply has
+/// The socket as [`read_frame`] reads a reply from it: first polled by `poll` (yielding the
+/// CPU between attempts, unless the CPU is contended), then read blocking; while nothing of the reply has
 /// arrived and the caller waits without a timeout (`patient`), socket timeouts are retried.
 struct ReplyReader<'c> {
     stream: &'c UnixStream,
-    poll: Duration,
+    poll: Option<&'c poll::Poller>,
     patient: bool,
     started: bool,
 }
 
 impl Read for ReplyReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.started && !self.poll.is_zero() {
-            let period = std::mem::take(&mut self.poll);
+        if let Some(poller) = self.poll.take().filter(|_| !self.started) {
             let stream = self.stream;
-            let polled = poll::busy_poll(period, || {
+            let polled = poller.poll(|| {
                 rustix::net::recv(stream, &mut *buf, rustix::net::RecvFlags::DONTWAIT)
                     .map_err(io::Error::from)
             });

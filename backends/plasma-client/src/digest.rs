@@ -28,7 +28,13 @@ pub fn object_hash(data: &[u8], metadata: &[u8]) -> u64 {
     }
     let bounds = part_bounds(data.len());
     let mut hashes = [0u64; PARTS];
-    let jobs = part_runs(available_threads(), &mut hashes)
+    // Threads pay for themselves only on large data.
+    let threads = if data.len() < THREADED_THRESHOLD {
+        1
+    } else {
+        available_threads()
+    };
+    let jobs = part_runs(threads, &mut hashes)
         .into_iter()
         .map(|(parts, outs)| (parts, outs, ()));
     on_threads(jobs, |(parts, outs, ())| {
@@ -42,7 +48,7 @@ pub fn object_hash(data: &[u8], metadata: &[u8]) -> u64 {
 /// Bytes copied (and then hashed, while still in cache) per step of [`copy_and_hash`].
 const PIECE: usize = 256 << 10;
 
-/// Data sizes from this one up are copied and hashed on several threads.
+/// Data sizes from this one up are hashed (and copied) on several threads.
 const THREADED_THRESHOLD: usize = 8 << 20;
 
 /// Copies `parts`, one after another, into `dst` (whose length must be the sum of theirs) and

@@ -86,8 +86,9 @@ pub struct ClientOptions {
     pub evict_if_full: bool,
     /// How long to poll the socket for a reply (yielding the CPU on each turn) before
     /// sleeping on it. Replies usually come within microseconds; catching them awake spares
-    /// a cross-CPU wake-up, which on virtual machines costs tens of microseconds. Zero: never
-    /// poll. Capped at 1 s.
+    /// a cross-CPU wake-up, which on virtual machines costs tens of microseconds. Polling stops
+    /// and backs off while the CPU is contended (see
+    /// [`Poller`](tensor_ipc_plasma_protocol::poll::Poller)). Zero: never poll. Capped at 1 s.
     pub reply_poll: Duration,
 }
 

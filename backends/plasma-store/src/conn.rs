@@ -18,7 +18,6 @@ use std::sync::Arc;
 use rustix::net::{RecvFlags, SendFlags};
 use tensor_ipc_plasma_protocol::fdpass::{recv_with_fds_flags, send_fd_flags};
 use tensor_ipc_plasma_protocol::frame::{HEADER_SIZE, parse_header, send_all};
-use tensor_ipc_plasma_protocol::poll::busy_poll;
 use tensor_ipc_plasma_protocol::{Error, MAX_MESSAGE_SIZE, Message};
 
 use crate::segment::Segment;
@@ -166,9 +165,9 @@ impl Conn {
         if std::mem::take(&mut self.may_poll)
             && let Some(_slot) = polling.slot()
         {
-            got = busy_poll(polling.period, || {
-                self.recv_once(&mut buffer, RecvFlags::DONTWAIT)
-            });
+            got = polling
+                .poller
+                .poll(|| self.recv_once(&mut buffer, RecvFlags::DONTWAIT));
         }
         let got = got.unwrap_or_else(|| self.recv_once(&mut buffer, RecvFlags::empty()));
         self.buffer = buffer;

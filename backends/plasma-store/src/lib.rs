@@ -225,7 +225,11 @@ impl StoreBuilder {
     /// A client's next request usually follows its reply within microseconds; catching it
     /// awake saves a cross-CPU wake-up on each side of the round trip, which on virtual
     /// machines costs tens of microseconds. The poll yields the CPU on every turn, at most
-    /// half the cores poll at once, and an idle store does not poll at all.
+    /// half the cores poll at once, and an idle store does not poll at all. When a turn shows
+    /// the CPU contended (other threads ran meanwhile, as a data loader's workers do), the
+    /// connection sleeps at once and the store stops polling for a back-off of 1 ms doubling
+    /// up to 1 s while the contention lasts (see
+    /// [`Poller`](tensor_ipc_plasma_protocol::poll::Poller)).
     ///
     /// Periods above [`MAX_BUSY_POLL`] are capped to it.
     pub fn busy_poll(mut self, period: Duration) -> Self {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use tensor_ipc_plasma_protocol::poll::Poller;
 use tensor_ipc_plasma_protocol::{AnyRequest, Status};
 
 use crate::conn::Conn;
@@ -58,7 +59,7 @@ impl Shared {
         let verbose = config.verbose;
         Ok(Self {
             polling: Arc::new(Polling {
-                period: config.busy_poll,
+                poller: Poller::new(config.busy_poll),
                 pollers: AtomicUsize::new(0),
                 max_pollers: (cores / 2).max(1),
             }),
@@ -378,18 +379,21 @@ impl Spare {
     }
 }
 
-/// Busy-polling: how long a connection on a thread of its own polls its socket for the
-/// client's next request before sleeping, and how many may poll at once (half the cores).
+/// Busy-polling: how a connection on a thread of its own polls its socket for the client's
+/// next request before sleeping (one [`Poller`] for the store, which backs off while the CPU
+/// is contended: contention is the machine's), and how many may poll at once (half the
+/// cores).
 pub(crate) struct Polling {
-    pub(crate) period: Duration,
+    pub(crate) poller: Poller,
     pollers: AtomicUsize,
     max_pollers: usize,
 }
 
 impl Polling {
-    /// One of the polling slots, if this store polls and one is free; given back on drop.
+    /// One of the polling slots, if this store polls, is not backing off, and one is free;
+    /// given back on drop.
     pub(crate) fn slot(&self) -> Option<PollSlot<'_>> {
-        if self.period.is_zero() {
+        if self.poller.period().is_zero() || self.poller.backing_off() {
             return None;
         }
         let mut now = self.pollers.load(Ordering::Relaxed);

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
-use tensor_ipc::{Error, Result, TensorSink, check_parts_len};
+use tensor_ipc::{Error, Gather, Result, TensorSink, check_gather_len, check_parts_len};
 
 use crate::error::ObjectStoreError;
 use crate::runtime::{block_on, runtime};
@@ -12,6 +12,10 @@ use crate::storage::{ObjectInfo, ObjectStorage};
 
 /// The most parts S3 accepts in one multipart upload.
 pub const MAX_PARTS: usize = 10_000;
+
+/// The most bytes of a gathered (non-contiguous) body produced at a time: each piece goes
+/// straight into the part buffer when it fits, else through a staging buffer of this size.
+const GATHER_PIECE: usize = 1 << 20;
 
 /// A sink that writes messages, back to back, into one object.
 ///
@@ -233,6 +237,21 @@ impl ObjectStoreSink {
         Ok(())
     }
 
+    /// Writes one piece of a gathered body: into the part buffer's spare capacity when it fits
+    /// there, else through `staging`, uploading each part that fills.
+    fn write_gathered(&mut self, piece: &Gather<'_>, staging: &mut Vec<u8>) -> Result<()> {
+        if piece.len() <= self.part_size - self.part.len() {
+            piece.append_to(&mut self.part)?;
+            if self.part.len() == self.part_size {
+                self.send_part()?;
+            }
+            return Ok(());
+        }
+        staging.clear();
+        piece.append_to(staging)?;
+        self.write_bytes(staging)
+    }
+
     /// Uploads a region in place: its head completes the current part, whole parts go up as
     /// slices of it, and its tail starts the next part.
     fn write_region(&mut self, region: Vec<u8>) -> Result<()> {
@@ -353,6 +372,27 @@ impl TensorSink for ObjectStoreSink {
         // A message cut off halfway must never reach the object: any failure fails the sink.
         for part in parts {
             self.write_bytes(part).map_err(|e| self.fail(e))?;
+        }
+        self.len += len as u64;
+        Ok(())
+    }
+
+    /// A non-contiguous body is gathered a piece at a time into the parts as they fill, so the
+    /// sink never holds more than a part and one piece of it.
+    fn write_gather(&mut self, len: usize, head: &[u8], body: &Gather<'_>) -> Result<()> {
+        check_gather_len(len, head, body)?;
+        self.check_usable()?;
+        self.discard_pending();
+        if len == 0 {
+            return Err(Error::SinkState("a message is never empty"));
+        }
+        self.make_room(len)?;
+        // As in `write_parts`: a message cut off halfway fails the sink.
+        self.write_bytes(head).map_err(|e| self.fail(e))?;
+        let mut staging = Vec::new();
+        for piece in body.chunks(GATHER_PIECE) {
+            self.write_gathered(&piece, &mut staging)
+                .map_err(|e| self.fail(e))?;
         }
         self.len += len as u64;
         Ok(())

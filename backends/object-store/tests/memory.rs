@@ -75,8 +75,8 @@ pub fn counting(n: usize) -> Tensor<'static> {
     Tensor::from_vec((0..n as u32).collect::<Vec<_>>(), vec![n]).unwrap()
 }
 
-/// Every other column of a `rows x 2*cols` u32 matrix: not contiguous, so written through
-/// `reserve`.
+/// Every other column of a `rows x 2*cols` u32 matrix: not contiguous, so its body is gathered
+/// (`write_gather`) into the upload's parts a piece at a time.
 pub fn strided(rows: usize, cols: usize) -> Tensor<'static> {
     let base = counting(rows * cols * 2);
     Tensor::with_layout(

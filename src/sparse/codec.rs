@@ -604,6 +604,20 @@ fn to_i64(v: usize, what: &'static str) -> Result<i64> {
     i64::try_from(v).map_err(|_| Error::Overflow { what })
 }
 
+/// A buffer record of the body: offset and length.
+fn buffer_record((offset, len): (usize, usize)) -> Result<fb::Buffer> {
+    Ok(fb::Buffer::new(
+        to_i64(offset, "a buffer offset")?,
+        to_i64(len, "a buffer length")?,
+    ))
+}
+
+/// A sparse index table, as the union member of the `SparseTensor` table.
+type IndexTable = (
+    fb::SparseTensorIndex,
+    WIPOffset<flatbuffers::UnionWIPOffset>,
+);
+
 /// Builds the flatbuffer `Message` of a sparse tensor in Arrow C++'s builder order
 /// (`MakeSparseTensor` in `metadata_internal.cc`), so that the bytes are identical.
 /// `specs` are the (offset, padded length) of each body buffer in order.
@@ -627,99 +641,12 @@ fn encode_sparse_metadata(
         dims.push(dim);
     }
     let shape = fbb.create_vector(&dims);
-    let buffer = |(offset, len): (usize, usize)| -> Result<fb::Buffer> {
-        Ok(fb::Buffer::new(
-            to_i64(offset, "a buffer offset")?,
-            to_i64(len, "a buffer length")?,
-        ))
-    };
     let (index_type, index) = match st.index() {
-        SparseIndex::Coo(coo) => {
-            let int = int_table(&mut fbb, coo.index_type());
-            let [s0, s1] = coo.strides();
-            let strides = fbb.create_vector(&[to_i64(s0, "a stride")?, to_i64(s1, "a stride")?]);
-            let indices = buffer(specs[0])?;
-            let table = fb::SparseTensorIndexCOO::create(
-                &mut fbb,
-                &fb::SparseTensorIndexCOOArgs {
-                    indicesType: Some(int),
-                    indicesStrides: Some(strides),
-                    indicesBuffer: Some(&indices),
-                    isCanonical: coo.is_canonical(),
-                },
-            );
-            (
-                fb::SparseTensorIndex::SparseTensorIndexCOO,
-                table.as_union_value(),
-            )
-        }
-        SparseIndex::Csx(csx) => {
-            let indptr_type = int_table(&mut fbb, csx.indptr().index_type());
-            let indices_type = int_table(&mut fbb, csx.indices().index_type());
-            let indptr = buffer(specs[0])?;
-            let indices = buffer(specs[1])?;
-            let table = fb::SparseMatrixIndexCSX::create(
-                &mut fbb,
-                &fb::SparseMatrixIndexCSXArgs {
-                    compressedAxis: match csx.axis() {
-                        CompressedAxis::Row => fb::SparseMatrixCompressedAxis::Row,
-                        CompressedAxis::Column => fb::SparseMatrixCompressedAxis::Column,
-                    },
-                    indptrType: Some(indptr_type),
-                    indptrBuffer: Some(&indptr),
-                    indicesType: Some(indices_type),
-                    indicesBuffer: Some(&indices),
-                },
-            );
-            (
-                fb::SparseTensorIndex::SparseMatrixIndexCSX,
-                table.as_union_value(),
-            )
-        }
-        SparseIndex::Csf(csf) => {
-            let dtype = csf.index_type();
-            let indptr_type = int_table(&mut fbb, dtype);
-            let indices_type = int_table(&mut fbb, dtype);
-            let n_indptr = csf.indptr().len();
-            // CSF records element counts, not byte lengths (the C++ reader relies on it).
-            let counted = |spec: (usize, usize), count: usize| buffer((spec.0, count));
-            let indices = csf
-                .indices()
-                .iter()
-                .enumerate()
-                .map(|(i, v)| counted(specs[n_indptr + i], v.len()))
-                .collect::<Result<Vec<_>>>()?;
-            let indptr = csf
-                .indptr()
-                .iter()
-                .enumerate()
-                .map(|(i, v)| counted(specs[i], v.len()))
-                .collect::<Result<Vec<_>>>()?;
-            let indices = fbb.create_vector(&indices);
-            let indptr = fbb.create_vector(&indptr);
-            let axis_order = csf
-                .axis_order()
-                .iter()
-                .map(|&a| i32::try_from(a).map_err(|_| Error::Overflow { what: "an axis" }))
-                .collect::<Result<Vec<i32>>>()?;
-            let axis_order = fbb.create_vector(&axis_order);
-            let table = fb::SparseTensorIndexCSF::create(
-                &mut fbb,
-                &fb::SparseTensorIndexCSFArgs {
-                    indptrType: Some(indptr_type),
-                    indptrBuffers: Some(indptr),
-                    indicesType: Some(indices_type),
-                    indicesBuffers: Some(indices),
-                    axisOrder: Some(axis_order),
-                },
-            );
-            (
-                fb::SparseTensorIndex::SparseTensorIndexCSF,
-                table.as_union_value(),
-            )
-        }
+        SparseIndex::Coo(coo) => encode_coo_index(&mut fbb, coo, specs)?,
+        SparseIndex::Csx(csx) => encode_csx_index(&mut fbb, csx, specs)?,
+        SparseIndex::Csf(csf) => encode_csf_index(&mut fbb, csf, specs)?,
     };
-    let data = buffer(specs[specs.len() - 1])?;
+    let data = buffer_record(specs[specs.len() - 1])?;
     let sparse = fb::SparseTensor::create(
         &mut fbb,
         &fb::SparseTensorArgs {
@@ -738,4 +665,107 @@ fn encode_sparse_metadata(
         sparse.as_union_value(),
         body_len,
     )
+}
+
+/// The COO index table: the coordinates' type, strides and buffer (`specs[0]`).
+fn encode_coo_index(
+    fbb: &mut FlatBufferBuilder<'_>,
+    coo: &CooIndex<'_>,
+    specs: &[(usize, usize)],
+) -> Result<IndexTable> {
+    let int = int_table(fbb, coo.index_type());
+    let [s0, s1] = coo.strides();
+    let strides = fbb.create_vector(&[to_i64(s0, "a stride")?, to_i64(s1, "a stride")?]);
+    let indices = buffer_record(specs[0])?;
+    let table = fb::SparseTensorIndexCOO::create(
+        fbb,
+        &fb::SparseTensorIndexCOOArgs {
+            indicesType: Some(int),
+            indicesStrides: Some(strides),
+            indicesBuffer: Some(&indices),
+            isCanonical: coo.is_canonical(),
+        },
+    );
+    Ok((
+        fb::SparseTensorIndex::SparseTensorIndexCOO,
+        table.as_union_value(),
+    ))
+}
+
+/// The CSR/CSC index table: the compressed axis, indptr (`specs[0]`) and indices (`specs[1]`).
+fn encode_csx_index(
+    fbb: &mut FlatBufferBuilder<'_>,
+    csx: &CsxIndex<'_>,
+    specs: &[(usize, usize)],
+) -> Result<IndexTable> {
+    let indptr_type = int_table(fbb, csx.indptr().index_type());
+    let indices_type = int_table(fbb, csx.indices().index_type());
+    let indptr = buffer_record(specs[0])?;
+    let indices = buffer_record(specs[1])?;
+    let table = fb::SparseMatrixIndexCSX::create(
+        fbb,
+        &fb::SparseMatrixIndexCSXArgs {
+            compressedAxis: match csx.axis() {
+                CompressedAxis::Row => fb::SparseMatrixCompressedAxis::Row,
+                CompressedAxis::Column => fb::SparseMatrixCompressedAxis::Column,
+            },
+            indptrType: Some(indptr_type),
+            indptrBuffer: Some(&indptr),
+            indicesType: Some(indices_type),
+            indicesBuffer: Some(&indices),
+        },
+    );
+    Ok((
+        fb::SparseTensorIndex::SparseMatrixIndexCSX,
+        table.as_union_value(),
+    ))
+}
+
+/// The CSF index table: indptr buffers (`specs[..ndim - 1]`), indices buffers (the next
+/// `ndim`) and the axis order. CSF records element counts, not byte lengths (the C++ reader
+/// relies on it).
+fn encode_csf_index(
+    fbb: &mut FlatBufferBuilder<'_>,
+    csf: &CsfIndex<'_>,
+    specs: &[(usize, usize)],
+) -> Result<IndexTable> {
+    let dtype = csf.index_type();
+    let indptr_type = int_table(fbb, dtype);
+    let indices_type = int_table(fbb, dtype);
+    let n_indptr = csf.indptr().len();
+    let counted = |spec: (usize, usize), count: usize| buffer_record((spec.0, count));
+    let indices = csf
+        .indices()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| counted(specs[n_indptr + i], v.len()))
+        .collect::<Result<Vec<_>>>()?;
+    let indptr = csf
+        .indptr()
+        .iter()
+        .enumerate()
+        .map(|(i, v)| counted(specs[i], v.len()))
+        .collect::<Result<Vec<_>>>()?;
+    let indices = fbb.create_vector(&indices);
+    let indptr = fbb.create_vector(&indptr);
+    let axis_order = csf
+        .axis_order()
+        .iter()
+        .map(|&a| i32::try_from(a).map_err(|_| Error::Overflow { what: "an axis" }))
+        .collect::<Result<Vec<i32>>>()?;
+    let axis_order = fbb.create_vector(&axis_order);
+    let table = fb::SparseTensorIndexCSF::create(
+        fbb,
+        &fb::SparseTensorIndexCSFArgs {
+            indptrType: Some(indptr_type),
+            indptrBuffers: Some(indptr),
+            indicesType: Some(indices_type),
+            indicesBuffers: Some(indices),
+            axisOrder: Some(axis_order),
+        },
+    );
+    Ok((
+        fb::SparseTensorIndex::SparseTensorIndexCSF,
+        table.as_union_value(),
+    ))
 }

@@ -193,3 +193,28 @@ fn serves_then_exits_zero_on_sigterm() {
     let mut buf = [0u8; 8];
     assert_eq!(std::io::Read::read(&mut client, &mut buf).unwrap_or(0), 0);
 }
+
+#[test]
+fn write_through_needs_an_object_store() {
+    let out = Command::new(BIN)
+        .args([
+            "--write-through",
+            "-e",
+            "hashtable://x",
+            "-s",
+            "/nonexistent/p.sock",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--write-through needs an object store"),
+        "{stderr}"
+    );
+    let out = Command::new(BIN)
+        .args(["--write-through", "-s", "/nonexistent/p.sock"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs an external store"));
+}

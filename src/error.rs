@@ -203,8 +203,8 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
-    /// Memory for a copy of the tensor could not be allocated.
-    #[error("cannot allocate {bytes} bytes for a copy of the tensor")]
+    /// Memory for a tensor, a copy of one or a conversion's output could not be allocated.
+    #[error("cannot allocate {bytes} bytes")]
     AllocationFailed {
         /// The size asked for.
         bytes: u64,

@@ -234,6 +234,50 @@ fn default_conversions_use_int64_and_arrow_orders() {
     ));
 }
 
+/// Shapes with a zero axis beside one of 2^62 or more (issue 10): no element, so COO and
+/// CSF are empty, a compressed axis of zero gives `indptr == [0]`, and a huge compressed axis
+/// is refused with a typed error (its indptr alone would be exabytes), never a panic.
+#[test]
+fn a_zero_axis_beside_a_huge_one_never_panics() {
+    for huge in [1usize << 62, (1 << 62) + 7, i64::MAX as usize] {
+        for shape in [vec![0, huge], vec![huge, 0]] {
+            let row_major = Tensor::from_vec(Vec::<f64>::new(), shape.clone()).unwrap();
+            let column_major = row_major.clone().into_column_major().unwrap();
+            for dense in [&row_major, &column_major] {
+                for format in SparseFormat::ALL {
+                    let compressed = match format {
+                        SparseFormat::Csr => Some(shape[0]),
+                        SparseFormat::Csc => Some(shape[1]),
+                        _ => None,
+                    };
+                    let result = SparseTensor::from_dense(dense, format);
+                    match compressed {
+                        Some(axis) if axis > 0 => assert!(
+                            matches!(
+                                result,
+                                Err(Error::Overflow { .. } | Error::AllocationFailed { .. })
+                            ),
+                            "{shape:?} {format}: {result:?}"
+                        ),
+                        _ => {
+                            let st = result.unwrap_or_else(|e| panic!("{shape:?} {format}: {e}"));
+                            assert_eq!(st.non_zero_length(), 0);
+                            assert_eq!(st.shape(), &shape[..]);
+                            let mut message = Vec::new();
+                            write_sparse_tensor(&st, &mut message).unwrap();
+                            let back = read_sparse_tensor(&mut message.as_slice()).unwrap();
+                            assert_eq!(back.shape(), &shape[..], "{format}");
+                            if let SparseIndex::Csx(csx) = back.index() {
+                                assert_eq!(csx.indptr().to_vec(), [0]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn csf_lengths_in_bytes_is_rejected() {
     let path = data_dir()

@@ -7,7 +7,7 @@ use arrow_buffer::Buffer;
 
 use super::{
     CompressedAxis, CooIndex, CsfIndex, CsxIndex, IndexVector, IndexWriter, SparseFormat,
-    SparseIndex, SparseTensor, check_index_capacity,
+    SparseIndex, SparseTensor, check_index_capacity, try_vec_with_capacity,
 };
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -66,7 +66,9 @@ fn coo_rows<const VW: usize, const IW: usize>(
 ) {
     let ndim = shape.len();
     let inner = shape.last().copied().unwrap_or(1);
-    if inner == 0 {
+    // No element, no row: a zero axis may sit beside one so long that a row's byte length
+    // overflows, so nothing below runs.
+    if elements.is_empty() {
         return;
     }
     let mut outer = vec![0usize; ndim.saturating_sub(1)];
@@ -198,8 +200,14 @@ impl SparseTensor<'static> {
                 // Count first, as Arrow C++ does, so that the buffers are allocated once. The
                 // shape check above guarantees every coordinate fits the index type.
                 let nnz = count_nonzero(&elements, dtype);
-                let mut coords: Vec<u8> = Vec::with_capacity(nnz * ndim * index_type.byte_width());
-                values.reserve_exact(nnz * width);
+                let coords_len = nnz
+                    .checked_mul(ndim)
+                    .and_then(|n| n.checked_mul(index_type.byte_width()))
+                    .ok_or(Error::Overflow {
+                        what: "the COO coordinates size",
+                    })?;
+                let mut coords = try_vec_with_capacity(coords_len)?;
+                values = try_vec_with_capacity(nnz * width)?;
                 let mask = nonzero_mask(dtype);
                 macro_rules! rows {
                     ($($vw:literal, $iw:literal);*) => {
@@ -240,13 +248,21 @@ impl SparseTensor<'static> {
                 };
                 let (major, minor) = (shape[order[0]], shape[order[1]]);
                 let elements = elements_in_order(tensor, &order)?;
-                let mut indptr = IndexWriter::new(index_type, major + 1)?;
+                let indptr_len = major.checked_add(1).ok_or(Error::Overflow {
+                    what: "the indptr length",
+                })?;
+                let mut indptr = IndexWriter::new(index_type, indptr_len)?;
                 let mut indices = IndexWriter::new(index_type, 0)?;
                 indptr.push(0)?;
-                // One compressed row (or column) at a time; indptr values can exceed the
-                // shape, so they are checked against the index type as they are written.
-                let mut count = 0usize;
-                if minor > 0 {
+                if elements.is_empty() {
+                    // Every row (or column) is empty; the other axis may be too long for a
+                    // row's byte length to exist.
+                    indptr.push_repeated(0, major)?;
+                } else {
+                    // One compressed row (or column) at a time; indptr values can exceed the
+                    // shape, so they are checked against the index type as they are written.
+                    // A non-empty tensor's rows fit in its bytes.
+                    let mut count = 0usize;
                     for row in elements.chunks_exact(minor * width) {
                         scan_nonzero(row, dtype, |j, v| {
                             values.extend_from_slice(v);
@@ -254,10 +270,6 @@ impl SparseTensor<'static> {
                             indices.push(j)
                         })?;
                         indptr.push(count)?;
-                    }
-                } else {
-                    for _ in 0..major {
-                        indptr.push(0)?;
                     }
                 }
                 SparseIndex::Csx(CsxIndex::new(axis, indptr.finish(), indices.finish())?)

@@ -165,6 +165,16 @@ fn read_index(dtype: DType, bytes: &[u8]) -> i64 {
     }
 }
 
+/// An empty byte vector with room for `bytes`, or [`Error::AllocationFailed`].
+pub(crate) fn try_vec_with_capacity(bytes: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(bytes)
+        .map_err(|_| Error::AllocationFailed {
+            bytes: bytes as u64,
+        })?;
+    Ok(out)
+}
+
 /// Appends index values of a given type to a byte vector, checking that each fits.
 #[derive(Debug)]
 pub(crate) struct IndexWriter {
@@ -175,15 +185,39 @@ pub(crate) struct IndexWriter {
 }
 
 impl IndexWriter {
+    /// A writer with room for `capacity` values, allocated fallibly.
     pub(crate) fn new(dtype: DType, capacity: usize) -> Result<Self> {
         check_index_type(dtype)?;
         let width = dtype.byte_width();
+        let bytes = capacity.checked_mul(width).ok_or(Error::Overflow {
+            what: "an index buffer size",
+        })?;
         Ok(IndexWriter {
             dtype,
             width,
             max: index_type_max(dtype),
-            bytes: Vec::with_capacity(capacity.saturating_mul(width)),
+            bytes: try_vec_with_capacity(bytes)?,
         })
+    }
+
+    /// Appends `value` `count` times.
+    pub(crate) fn push_repeated(&mut self, value: usize, count: usize) -> Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        let start = self.bytes.len();
+        self.push(value)?;
+        let more = (count - 1).checked_mul(self.width).ok_or(Error::Overflow {
+            what: "an index buffer size",
+        })?;
+        self.bytes
+            .try_reserve(more)
+            .map_err(|_| Error::AllocationFailed { bytes: more as u64 })?;
+        let end = self.bytes.len();
+        for _ in 1..count {
+            self.bytes.extend_from_within(start..end);
+        }
+        Ok(())
     }
 
     #[inline]

@@ -109,6 +109,13 @@ enum Command {
         /// The Plasma store's socket, for a plasma:ID input or output.
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
+        /// The largest output to make, in bytes (a `K`, `M`, `G` or `T` suffix for powers of
+        /// 1024). A tiny input can ask for a huge output (a zero axis beside a huge one
+        /// still has a huge CSR or CSC indptr; a sparse tensor of a huge shape densifies to
+        /// a huge .npy); the exact size is computed first and a larger one refused before
+        /// anything is allocated or written.
+        #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_size)]
+        max_output_bytes: u64,
     },
     /// Copy a stream of tensor messages between files, object-store URLs and Plasma objects.
     ///
@@ -153,9 +160,16 @@ where
             index,
             to,
             socket,
+            max_output_bytes,
         } => Location::parse(&input).and_then(|input| {
             let output = Location::parse(&output)?;
-            convert::convert(&input, &output, index, to.as_deref(), socket.as_deref())
+            let request = convert::Request {
+                index,
+                to: to.as_deref(),
+                socket: socket.as_deref(),
+                max_output_bytes,
+            };
+            convert::convert(&input, &output, &request)
         }),
         Command::Cp { src, dst, socket } => Location::parse(&src)
             .and_then(|src| cp::cp(&src, &Location::parse(&dst)?, socket.as_deref())),
@@ -167,6 +181,27 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses a byte size: a plain integer, or one with a `K`, `M`, `G` or `T` suffix (powers of
+/// 1024; `KB`, `KiB` and lower case accepted), as `plasma-store -m` does.
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}"))?;
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("invalid size suffix in {text:?}")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size {text:?} overflows"))
 }
 
 /// Prints help or version (status 0), or clap's message on one line (status 2).
@@ -203,4 +238,21 @@ fn report(message: &str) {
 /// Prints one note line on stderr.
 fn note(message: &str) {
     let _ = writeln!(io::stderr().lock(), "tensor-ipc: note: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100000000"), Ok(100_000_000));
+        assert_eq!(parse_size("64G"), Ok(64 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1k"), Ok(1024));
+        assert!(parse_size("1.5G").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999T").is_err());
+    }
 }

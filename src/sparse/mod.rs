@@ -45,6 +45,7 @@ pub use codec::{
     sparse_tensor_size, write_sparse_tensor,
 };
 pub(crate) use codec::{decode_sparse_header, sparse_from_header};
+pub use convert::{DEFAULT_MAX_OUTPUT_BYTES, FromDenseOptions};
 
 /// The alignment of every buffer in a sparse tensor message body, and of its metadata.
 pub const SPARSE_ALIGNMENT: usize = 8;

@@ -7,7 +7,7 @@ use arrow_buffer::Buffer;
 
 use super::{
     CompressedAxis, CooIndex, CsfIndex, CsxIndex, IndexVector, IndexWriter, SparseFormat,
-    SparseIndex, SparseTensor, check_index_capacity, try_vec_with_capacity,
+    SparseIndex, SparseTensor, check_index_capacity, check_ndim, try_vec_with_capacity,
 };
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -438,23 +438,7 @@ impl SparseTensor<'static> {
     ) -> Result<Self> {
         let index_type = options.index_type;
         check_index_capacity(index_type, tensor.shape())?;
-        let ndim = tensor.ndim();
-        match format {
-            SparseFormat::Coo => {}
-            SparseFormat::Csr | SparseFormat::Csc if ndim != 2 => {
-                return Err(Error::SparseShape {
-                    reason: "a CSR/CSC matrix needs two dimensions",
-                    ndim,
-                });
-            }
-            SparseFormat::Csf if ndim < 2 => {
-                return Err(Error::SparseShape {
-                    reason: "a CSF tensor needs at least two dimensions",
-                    ndim,
-                });
-            }
-            _ => {}
-        }
+        check_ndim(format, tensor.ndim())?;
         let dtype = tensor.dtype();
         let width = dtype.byte_width();
         let shape = tensor.shape();

@@ -83,7 +83,10 @@ enum Command {
     /// The direction follows the file names: exactly one of IN and OUT must end in `.npy`.
     /// A .npy input becomes the bytes `pa.ipc.write_tensor(pa.Tensor.from_numpy(np.load(IN)))`
     /// writes: Fortran order becomes a column-major tensor, bool becomes uint8. Big-endian
-    /// .npy files are refused (pyarrow would write their bytes unswapped). A tensor input
+    /// .npy files are refused (pyarrow would write their bytes unswapped), and so are
+    /// structured dtypes. The dtype must be spelled as np.save writes it: a byte order (<, >,
+    /// | or =) then the kind and size (<f8, |u1, |b1, <i4...); other numpy spellings ('d',
+    /// 'float64', '?'...) are refused with the form to write instead. A tensor input
     /// becomes a .npy with the same dtype, shape and values, in Fortran order when the tensor
     /// is column-major and not also row-major (as NumPy judges it, ignoring the strides of
     /// size-1 axes), else in C order (strided tensors are gathered); for a tensor that came from

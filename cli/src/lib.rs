@@ -20,9 +20,10 @@
 //! file by the kernel ([`tensor_ipc_file::FileSink::copying_from`]: `copy_file_range`, or
 //! `pread`/`pwrite` through a 1 MiB buffer), so the input mapping is not faulted in and a
 //! conversion's peak memory stays a few MiB whatever the file size. Outputs appear whole or not
-//! at all: a file is written beside its destination and renamed into place
-//! ([`tensor_ipc_file::FileSink::create_atomic`]), an object is visible once its upload
-//! completes. Every failure is one line on stderr,
+//! at all: a file is written as a temporary file in its destination's directory and put into
+//! place ([`tensor_ipc_file::FileSink::create_atomic`]; the temporary file has no name where
+//! the file system allows, so a failed, interrupted or killed command leaves nothing behind),
+//! an object is visible once its upload completes. Every failure is one line on stderr,
 //! `tensor-ipc: error: ...`, and a non-zero exit status.
 //!
 //! The command is this library's [`run`], so other programs (the Python package's
@@ -91,7 +92,8 @@ enum Command {
     /// is column-major and not also row-major (as NumPy judges it, ignoring the strides of
     /// size-1 axes), else in C order (strided tensors are gathered); for a tensor that came from
     /// a .npy file, the bytes are those `np.save` writes for the loaded array.
-    /// The output is written to a temporary file beside OUT and renamed into place.
+    /// The output is written to a temporary file in OUT's directory and put into place when
+    /// complete; a failed or interrupted conversion leaves nothing behind.
     Convert {
         /// The input: a .npy file, or an Arrow IPC tensor file (a path, a URL, or plasma:ID).
         #[arg(value_name = "IN")]

@@ -1,7 +1,9 @@
 //! The CLI's one integration test binary: the `tensor-ipc` executable on the golden vectors,
 //! `.npy` round trips, hostile input, the pyarrow cross-check (`cli`), and conversions to and
-//! from sparse messages (`sparse`), and object-store URLs and Plasma ids (`remote`).
+//! from sparse messages (`sparse`), and object-store URLs and Plasma ids (`remote`); outputs
+//! that fail or are killed mid-way leave nothing behind (`atomic_output`).
 
+mod atomic_output;
 mod cli;
 mod common;
 #[path = "../../tests/support/peers.rs"]

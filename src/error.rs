@@ -203,11 +203,24 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
-    /// Memory for a copy of the tensor could not be allocated.
-    #[error("cannot allocate {bytes} bytes for a copy of the tensor")]
+    /// Memory for a tensor, a copy of one or a conversion's output could not be allocated.
+    #[error("cannot allocate {bytes} bytes")]
     AllocationFailed {
         /// The size asked for.
         bytes: u64,
+    },
+
+    /// A conversion would make more than the bytes it was allowed (see
+    /// [`FromDenseOptions::max_output_bytes`](crate::sparse::FromDenseOptions)); refused before
+    /// anything is allocated.
+    #[error("{what} would take {}, more than the limit of {limit} bytes", byte_count(*.bytes))]
+    OutputTooLarge {
+        /// What would have been made.
+        what: &'static str,
+        /// Its size in bytes (`u64::MAX` when the size overflows 64 bits).
+        bytes: u64,
+        /// The limit.
+        limit: u64,
     },
 
     /// A sink refused to provide room for a message.
@@ -335,4 +348,13 @@ pub enum Error {
         /// The `SparseTensorIndex` union type found.
         format: String,
     },
+}
+
+/// `N bytes`, or `more than 2^64 bytes` for `u64::MAX` (a size that overflowed).
+fn byte_count(bytes: u64) -> String {
+    if bytes == u64::MAX {
+        "more than 2^64 bytes".to_owned()
+    } else {
+        format!("{bytes} bytes")
+    }
 }

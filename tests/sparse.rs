@@ -234,6 +234,121 @@ fn default_conversions_use_int64_and_arrow_orders() {
     ));
 }
 
+/// Shapes with a zero axis beside one of 2^62 or more (issue 10): no element, so COO and
+/// CSF are empty, a compressed axis of zero gives `indptr == [0]`, and a huge compressed axis
+/// is refused with a typed error (its indptr alone would be exabytes), never a panic.
+#[test]
+fn a_zero_axis_beside_a_huge_one_never_panics() {
+    for huge in [1usize << 62, (1 << 62) + 7, i64::MAX as usize] {
+        for shape in [vec![0, huge], vec![huge, 0]] {
+            let row_major = Tensor::from_vec(Vec::<f64>::new(), shape.clone()).unwrap();
+            let column_major = row_major.clone().into_column_major().unwrap();
+            for dense in [&row_major, &column_major] {
+                for format in SparseFormat::ALL {
+                    let compressed = match format {
+                        SparseFormat::Csr => Some(shape[0]),
+                        SparseFormat::Csc => Some(shape[1]),
+                        _ => None,
+                    };
+                    let result = SparseTensor::from_dense(dense, format);
+                    match compressed {
+                        Some(axis) if axis > 0 => assert!(
+                            matches!(result, Err(Error::OutputTooLarge { .. })),
+                            "{shape:?} {format}: {result:?}"
+                        ),
+                        _ => {
+                            let st = result.unwrap_or_else(|e| panic!("{shape:?} {format}: {e}"));
+                            assert_eq!(st.non_zero_length(), 0);
+                            assert_eq!(st.shape(), &shape[..]);
+                            let mut message = Vec::new();
+                            write_sparse_tensor(&st, &mut message).unwrap();
+                            let back = read_sparse_tensor(&mut message.as_slice()).unwrap();
+                            assert_eq!(back.shape(), &shape[..], "{format}");
+                            if let SparseIndex::Csx(csx) = back.index() {
+                                assert_eq!(csx.indptr().to_vec(), [0]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The bytes of a sparse tensor's index and value buffers.
+fn buffers_len(st: &SparseTensor<'_>) -> u64 {
+    let index: usize = match st.index() {
+        SparseIndex::Coo(coo) => coo.data().len(),
+        SparseIndex::Csx(csx) => csx.indptr().data().len() + csx.indices().data().len(),
+        SparseIndex::Csf(csf) => csf
+            .indptr()
+            .iter()
+            .chain(csf.indices())
+            .map(|v| v.data().len())
+            .sum(),
+    };
+    (index + st.data().len()) as u64
+}
+
+/// `FromDenseOptions::max_output_bytes`: the size is exact for COO, CSR and CSC (a conversion
+/// allowed exactly its size succeeds, one byte less is refused), an upper bound for CSF; and
+/// a (0, 2^36) CSC (512 GiB of indptr) is refused by the default bound at once.
+#[test]
+fn the_output_bound_is_exact_and_checked_first() {
+    use tensor_ipc::sparse::{DEFAULT_MAX_OUTPUT_BYTES, FromDenseOptions};
+    let mut values = vec![0i32; 6 * 5 * 4];
+    for (i, v) in values.iter_mut().enumerate() {
+        if i % 7 == 0 {
+            *v = i as i32;
+        }
+    }
+    let cube = Tensor::from_vec(values.clone(), vec![6, 5, 4]).unwrap();
+    let matrix = Tensor::from_vec(values, vec![30, 4]).unwrap();
+    let empty_rows = Tensor::from_vec(Vec::<u8>::new(), vec![30_000, 0]).unwrap();
+    for (dense, formats) in [
+        (&cube, &[SparseFormat::Coo, SparseFormat::Csf][..]),
+        (&matrix, &SparseFormat::ALL[..]),
+        (&empty_rows, &[SparseFormat::Csr][..]),
+    ] {
+        for &format in formats {
+            for index_type in [DType::Int64, DType::Int16] {
+                let options = FromDenseOptions::default().with_index_type(index_type);
+                let st = SparseTensor::from_dense_with(dense, format, &options).unwrap();
+                let mut len = buffers_len(&st);
+                if format == SparseFormat::Csf {
+                    // The largest tree: every level with a node per value.
+                    let (nnz, ndim) = (st.non_zero_length() as u64, st.ndim() as u64);
+                    let iw = index_type.byte_width() as u64;
+                    assert!(len <= nnz * 4 + iw * (ndim * nnz + (ndim - 1) * (nnz + 1)));
+                    len = nnz * 4 + iw * (ndim * nnz + (ndim - 1) * (nnz + 1));
+                }
+                let exact = options.with_max_output_bytes(len);
+                assert!(SparseTensor::from_dense_with(dense, format, &exact).is_ok());
+                let less = options.with_max_output_bytes(len - 1);
+                match SparseTensor::from_dense_with(dense, format, &less) {
+                    Err(Error::OutputTooLarge { bytes, limit, .. }) => {
+                        assert_eq!((bytes, limit), (len, len - 1), "{format}");
+                    }
+                    other => panic!("{format}: {other:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!(DEFAULT_MAX_OUTPUT_BYTES, 64 << 30);
+    let wide = Tensor::from_vec(Vec::<f64>::new(), vec![0, 1 << 36]).unwrap();
+    let started = std::time::Instant::now();
+    let err = SparseTensor::from_dense(&wide, SparseFormat::Csc).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(matches!(err, Error::OutputTooLarge { bytes, .. } if bytes == ((1 << 36) + 1) * 8));
+    assert_eq!(
+        err.to_string(),
+        "the CSC matrix would take 549755813896 bytes, more than the limit of 68719476736 bytes"
+    );
+    // The other order is a CSR of one empty row.
+    let csr = SparseTensor::from_dense(&wide, SparseFormat::Csr).unwrap();
+    assert_eq!(buffers_len(&csr), 8);
+}
+
 #[test]
 fn csf_lengths_in_bytes_is_rejected() {
     let path = data_dir()

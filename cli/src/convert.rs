@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use tensor_ipc::sparse::FromDenseOptions;
 use tensor_ipc::{
-    Header, SparseFormat, SparseTensor, Tensor, TensorData, TensorSink, layout,
+    Header, SparseFormat, SparseTensor, Tensor, TensorData, TensorSink, layout, tensor_size,
     write_sparse_tensor, write_tensor,
 };
 
@@ -15,28 +16,34 @@ use crate::message::{first_bytes_hint, list, next_header, next_message, tensor_o
 use crate::output::Output;
 use crate::{note, npy};
 
+/// The options of one conversion.
+pub(crate) struct Request<'a> {
+    /// `--index`: the message of a tensor file to convert.
+    pub(crate) index: Option<usize>,
+    /// `--to`: the message a `.npy` becomes.
+    pub(crate) to: Option<&'a str>,
+    /// `--socket`: the Plasma store of a `plasma:ID` side.
+    pub(crate) socket: Option<&'a Path>,
+    /// `--max-output-bytes`: the largest output to make.
+    pub(crate) max_output_bytes: u64,
+}
+
 /// Converts `input` into `output`, in the direction their names give.
-pub(crate) fn convert(
-    input: &Location,
-    output: &Location,
-    index: Option<usize>,
-    to: Option<&str>,
-    socket: Option<&Path>,
-) -> Result<()> {
+pub(crate) fn convert(input: &Location, output: &Location, request: &Request<'_>) -> Result<()> {
     match (input.is_npy(), output.is_npy()) {
         (true, false) => {
-            if index.is_some() {
+            if request.index.is_some() {
                 return fail("--index applies to a tensor-file input, not a .npy input");
             }
             // `None` (dense) or a sparse format; clap has checked the name.
-            let sparse = to.and_then(SparseFormat::from_name);
-            npy_to_tensor(input, output, sparse, socket)
+            let sparse = request.to.and_then(SparseFormat::from_name);
+            npy_to_tensor(input, output, sparse, request)
         }
         (false, true) => {
-            if to.is_some() {
+            if request.to.is_some() {
                 return fail("--to applies to a .npy input, not to a tensor-file input");
             }
-            tensor_to_npy(input, output, index, socket)
+            tensor_to_npy(input, output, request)
         }
         (true, true) => fail(format!(
             "both {input} and {output} end in .npy: exactly one side of a conversion must be a .npy file"
@@ -59,13 +66,36 @@ fn npy_strides(header: &npy::NpyHeader) -> tensor_ipc::Result<Vec<usize>> {
     }
 }
 
+/// Refuses an output of `bytes` (`None`: more than 64 bits can count) larger than the
+/// `--max-output-bytes` limit, before it is made.
+fn check_output_len(output: &Location, bytes: Option<u64>, limit: u64) -> Result<()> {
+    match bytes {
+        Some(bytes) if bytes <= limit => Ok(()),
+        _ => fail(format!(
+            "{output}: the output would take {}, more than the limit of {limit} bytes (--max-output-bytes)",
+            bytes.map_or("more than 2^64 bytes".to_owned(), |b| format!("{b} bytes")),
+        )),
+    }
+}
+
+/// A codec error of a conversion from `input`, naming the flag when it is the output bound.
+fn conversion_error(input: &Location) -> impl Fn(tensor_ipc::Error) -> Error + '_ {
+    move |e| match e {
+        tensor_ipc::Error::OutputTooLarge { .. } => {
+            Error::command(format!("{input}: {e} (--max-output-bytes)"))
+        }
+        other => at(input)(other),
+    }
+}
+
 fn npy_to_tensor(
     input: &Location,
     output: &Location,
     sparse: Option<SparseFormat>,
-    socket: Option<&Path>,
+    request: &Request<'_>,
 ) -> Result<()> {
-    let mut source = Input::open(input, socket)?;
+    let limit = request.max_output_bytes;
+    let mut source = Input::open(input, request.socket)?;
     let whole = source.rest(input)?;
     let bytes = whole.as_slice();
     let header = npy::parse_header(bytes).map_err(at(input))?;
@@ -95,24 +125,30 @@ fn npy_to_tensor(
         Vec::new(),
     )
     .map_err(at(input))?;
-    let mut sink = Output::create(output, socket)?.copying_from(&source);
-    match sparse {
-        None => write_tensor(&tensor, &mut sink).map_err(at(output))?,
-        Some(format) => {
-            let sparse = SparseTensor::from_dense(&tensor, format).map_err(at(input))?;
-            write_sparse_tensor(&sparse, &mut sink).map_err(at(output))?
+    let sparse = match sparse {
+        None => {
+            let size = tensor_size(&tensor).map_err(at(input))?;
+            check_output_len(output, Some(size as u64), limit)?;
+            None
         }
+        Some(format) => {
+            let options = FromDenseOptions::default().with_max_output_bytes(limit);
+            let sparse = SparseTensor::from_dense_with(&tensor, format, &options)
+                .map_err(conversion_error(input))?;
+            Some(sparse)
+        }
+    };
+    let mut sink = Output::create(output, request.socket)?.copying_from(&source);
+    match &sparse {
+        None => write_tensor(&tensor, &mut sink).map_err(at(output))?,
+        Some(sparse) => write_sparse_tensor(sparse, &mut sink).map_err(at(output))?,
     };
     sink.finish(output)
 }
 
-fn tensor_to_npy(
-    input: &Location,
-    output: &Location,
-    index: Option<usize>,
-    socket: Option<&Path>,
-) -> Result<()> {
-    let mut source = Input::open(input, socket)?;
+fn tensor_to_npy(input: &Location, output: &Location, request: &Request<'_>) -> Result<()> {
+    let index = request.index;
+    let mut source = Input::open(input, request.socket)?;
     if source.size() == 0 {
         return fail(format!(
             "{input}: {} (no Arrow IPC message)",
@@ -142,10 +178,16 @@ fn tensor_to_npy(
     let tensor = match message.header {
         Header::Tensor(_) => tensor_of(&message).map_err(in_message)?,
         // A sparse tensor becomes its dense, row-major values.
-        Header::SparseTensor(_) => message
-            .into_sparse_tensor(&Default::default())
-            .and_then(|sparse| sparse.to_dense())
-            .map_err(in_message)?,
+        Header::SparseTensor(_) => {
+            let sparse = message
+                .into_sparse_tensor(&Default::default())
+                .map_err(in_message)?;
+            let dense_len = layout::dense_byte_len(sparse.shape(), sparse.dtype().byte_width())
+                .ok()
+                .map(|len| len as u64);
+            check_output_len(output, dense_len, request.max_output_bytes)?;
+            sparse.to_dense().map_err(in_message)?
+        }
         _ => {
             return fail(format!(
                 "{input}: message {wanted} is a {kind} message, not a tensor"
@@ -160,7 +202,9 @@ fn tensor_to_npy(
     // NumPy's (and `np.save`'s) rule: Fortran order when F- but not C-contiguous.
     let fortran = numpy_contiguous(&tensor, true) && !numpy_contiguous(&tensor, false);
     let header = npy::format_header(tensor.dtype(), tensor.shape(), fortran).map_err(at(input))?;
-    let mut sink = Output::create(output, socket)?.copying_from(&source);
+    let npy_len = (header.len() as u64).checked_add(tensor.dense_byte_len() as u64);
+    check_output_len(output, npy_len, request.max_output_bytes)?;
+    let mut sink = Output::create(output, request.socket)?.copying_from(&source);
     write_npy(&tensor, &header, &mut sink)
         .map_err(|e| Error::command(format!("cannot write {output}: {}", io_cause(e))))?;
     sink.finish(output)

@@ -20,9 +20,10 @@
 //! file by the kernel ([`tensor_ipc_file::FileSink::copying_from`]: `copy_file_range`, or
 //! `pread`/`pwrite` through a 1 MiB buffer), so the input mapping is not faulted in and a
 //! conversion's peak memory stays a few MiB whatever the file size. Outputs appear whole or not
-//! at all: a file is written beside its destination and renamed into place
-//! ([`tensor_ipc_file::FileSink::create_atomic`]), an object is visible once its upload
-//! completes. Every failure is one line on stderr,
+//! at all: a file is written as a temporary file in its destination's directory and put into
+//! place ([`tensor_ipc_file::FileSink::create_atomic`]; the temporary file has no name where
+//! the file system allows, so a failed, interrupted or killed command leaves nothing behind),
+//! an object is visible once its upload completes. Every failure is one line on stderr,
 //! `tensor-ipc: error: ...`, and a non-zero exit status.
 //!
 //! The command is this library's [`run`], so other programs (the Python package's
@@ -83,12 +84,16 @@ enum Command {
     /// The direction follows the file names: exactly one of IN and OUT must end in `.npy`.
     /// A .npy input becomes the bytes `pa.ipc.write_tensor(pa.Tensor.from_numpy(np.load(IN)))`
     /// writes: Fortran order becomes a column-major tensor, bool becomes uint8. Big-endian
-    /// .npy files are refused (pyarrow would write their bytes unswapped). A tensor input
+    /// .npy files are refused (pyarrow would write their bytes unswapped), and so are
+    /// structured dtypes. The dtype must be spelled as np.save writes it: a byte order (<, >,
+    /// | or =) then the kind and size (<f8, |u1, |b1, <i4...); other numpy spellings ('d',
+    /// 'float64', '?'...) are refused with the form to write instead. A tensor input
     /// becomes a .npy with the same dtype, shape and values, in Fortran order when the tensor
     /// is column-major and not also row-major (as NumPy judges it, ignoring the strides of
     /// size-1 axes), else in C order (strided tensors are gathered); for a tensor that came from
     /// a .npy file, the bytes are those `np.save` writes for the loaded array.
-    /// The output is written to a temporary file beside OUT and renamed into place.
+    /// The output is written to a temporary file in OUT's directory and put into place when
+    /// complete; a failed or interrupted conversion leaves nothing behind.
     Convert {
         /// The input: a .npy file, or an Arrow IPC tensor file (a path, a URL, or plasma:ID).
         #[arg(value_name = "IN")]
@@ -109,6 +114,13 @@ enum Command {
         /// The Plasma store's socket, for a plasma:ID input or output.
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
+        /// The largest output to make, in bytes (a `K`, `M`, `G` or `T` suffix for powers of
+        /// 1024). A tiny input can ask for a huge output (a zero axis beside a huge one
+        /// still has a huge CSR or CSC indptr; a sparse tensor of a huge shape densifies to
+        /// a huge .npy); the exact size is computed first and a larger one refused before
+        /// anything is allocated or written.
+        #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_size)]
+        max_output_bytes: u64,
     },
     /// Copy a stream of tensor messages between files, object-store URLs and Plasma objects.
     ///
@@ -153,9 +165,16 @@ where
             index,
             to,
             socket,
+            max_output_bytes,
         } => Location::parse(&input).and_then(|input| {
             let output = Location::parse(&output)?;
-            convert::convert(&input, &output, index, to.as_deref(), socket.as_deref())
+            let request = convert::Request {
+                index,
+                to: to.as_deref(),
+                socket: socket.as_deref(),
+                max_output_bytes,
+            };
+            convert::convert(&input, &output, &request)
         }),
         Command::Cp { src, dst, socket } => Location::parse(&src)
             .and_then(|src| cp::cp(&src, &Location::parse(&dst)?, socket.as_deref())),
@@ -167,6 +186,27 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// Parses a byte size: a plain integer, or one with a `K`, `M`, `G` or `T` suffix (powers of
+/// 1024; `KB`, `KiB` and lower case accepted), as `plasma-store -m` does.
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}"))?;
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(format!("invalid size suffix in {text:?}")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("size {text:?} overflows"))
 }
 
 /// Prints help or version (status 0), or clap's message on one line (status 2).
@@ -203,4 +243,21 @@ fn report(message: &str) {
 /// Prints one note line on stderr.
 fn note(message: &str) {
     let _ = writeln!(io::stderr().lock(), "tensor-ipc: note: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100000000"), Ok(100_000_000));
+        assert_eq!(parse_size("64G"), Ok(64 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1k"), Ok(1024));
+        assert!(parse_size("1.5G").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999T").is_err());
+    }
 }

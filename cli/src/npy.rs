@@ -8,9 +8,19 @@
 //! ```
 //!
 //! [`parse_header`] reads versions 1.0, 2.0 and 3.0 and validates the dict strictly (exactly
-//! the keys `descr`, `fortran_order` and `shape`; a little-endian or byte-order-free element
-//! type among the eleven tensor types or `bool`; non-negative integer dimensions whose byte
-//! size fits in an `i64`). Hostile headers give [`Error::Npy`], never a panic.
+//! the keys `descr`, `fortran_order` and `shape`; an element type among the eleven tensor
+//! types or `bool`, spelled as below; non-negative integer dimensions whose byte size fits in
+//! an `i64`). Hostile headers give [`Error::Npy`], never a panic.
+//!
+//! **The dtype rule.** A `descr` is accepted exactly in the form numpy's `dtype.descr` holds
+//! and `np.save` writes: a byte-order character (`<`, `>`, `|` or `=`), then the kind and
+//! the size in bytes, one of `i1 i2 i4 i8 u1 u2 u4 u8 f2 f4 f8 b1` (`'<f8'`, `'|u1'`,
+//! `'|b1'`, `'=i4'`, `'<i1'`...). The byte order of one-byte types is ignored and `=` is this
+//! machine's. Every other spelling numpy reads for a supported type (`'d'`, `'<d'`,
+//! `'float64'`, `'l'`, `'int'`, `'b'`, `'?'`, `'f8'` without a byte order...) is refused,
+//! naming the canonical form to write instead (`np.save` never writes them, so only a
+//! hand-made header has them). Structured dtypes (a list-valued `descr`) are refused as
+//! such.
 //! [`format_header`] writes exactly the bytes `numpy.save` writes for the same array.
 //!
 //! ```
@@ -374,6 +384,13 @@ fn parse_dict(text: &[u8]) -> Result<Dict> {
             )));
         }
         p.expect(b':')?;
+        if key == "descr" && matches!(p.peek(), Some(b'[' | b'{')) {
+            // numpy writes a structured dtype's descr as a list of fields.
+            return Err(npy_err(
+                "structured dtypes are not supported ('descr' is a list of fields): save each \
+                 field as an array of its own",
+            ));
+        }
         let value = p.value()?;
         let slot_taken = match (key.as_str(), value) {
             ("descr", Value::Str(s)) => descr.replace(s).is_some(),
@@ -408,33 +425,94 @@ fn parse_dict(text: &[u8]) -> Result<Dict> {
     })
 }
 
-/// Maps a NumPy type string (`<f8`, `|u1`, ...) to an element type, and whether it is bool.
+/// The element types a `.npy` file may hold, as numpy's `descr` spells them after the byte
+/// order: kind and size in bytes.
+const CANONICAL_CODES: [(&str, DType, bool); 12] = [
+    ("i1", DType::Int8, false),
+    ("i2", DType::Int16, false),
+    ("i4", DType::Int32, false),
+    ("i8", DType::Int64, false),
+    ("u1", DType::UInt8, false),
+    ("u2", DType::UInt16, false),
+    ("u4", DType::UInt32, false),
+    ("u8", DType::UInt64, false),
+    ("f2", DType::Float16, false),
+    ("f4", DType::Float32, false),
+    ("f8", DType::Float64, false),
+    ("b1", DType::UInt8, true),
+];
+
+/// Other names numpy accepts for the supported types (type characters and type names, as
+/// `np.dtype(name)` reads them on a 64-bit Linux or macOS machine), with the canonical code.
+/// Only used to say what to write instead.
+const ALIASES: &[(&str, &str)] = &[
+    ("?", "b1"),
+    ("bool", "b1"),
+    ("bool_", "b1"),
+    ("b", "i1"),
+    ("byte", "i1"),
+    ("int8", "i1"),
+    ("B", "u1"),
+    ("ubyte", "u1"),
+    ("uint8", "u1"),
+    ("h", "i2"),
+    ("short", "i2"),
+    ("int16", "i2"),
+    ("H", "u2"),
+    ("ushort", "u2"),
+    ("uint16", "u2"),
+    ("i", "i4"),
+    ("intc", "i4"),
+    ("int32", "i4"),
+    ("I", "u4"),
+    ("uintc", "u4"),
+    ("uint32", "u4"),
+    ("l", "i8"),
+    ("q", "i8"),
+    ("p", "i8"),
+    ("long", "i8"),
+    ("longlong", "i8"),
+    ("intp", "i8"),
+    ("int", "i8"),
+    ("int64", "i8"),
+    ("L", "u8"),
+    ("Q", "u8"),
+    ("P", "u8"),
+    ("ulong", "u8"),
+    ("ulonglong", "u8"),
+    ("uintp", "u8"),
+    ("uint64", "u8"),
+    ("e", "f2"),
+    ("half", "f2"),
+    ("float16", "f2"),
+    ("f", "f4"),
+    ("single", "f4"),
+    ("float32", "f4"),
+    ("d", "f8"),
+    ("double", "f8"),
+    ("float", "f8"),
+    ("float64", "f8"),
+];
+
+/// Maps a NumPy type string to an element type, and whether it is bool.
+///
+/// The one rule: a `descr` is accepted exactly in the form numpy's `descr` holds (what
+/// `np.save` writes): a byte-order character (`<`, `>`, `|` or `=`) then the kind and size,
+/// one of `i1 i2 i4 i8 u1 u2 u4 u8 f2 f4 f8 b1` (`<f8`, `|u1`, `|b1`, `=i4`...). The byte
+/// order of a one-byte type is ignored; `=` is this machine's order; big-endian types of
+/// more than one byte are refused. Any other spelling numpy reads for a supported type (a
+/// type character `d`, `<d`, `?`, `b`, `l`..., a name `float64`, `int`..., a code without
+/// byte order `f8`) is refused with the canonical form to write instead.
 fn parse_descr(descr: &str) -> Result<(DType, bool)> {
-    let bytes = descr.as_bytes();
-    let (order, code) = match bytes.first() {
-        Some(&o @ (b'<' | b'>' | b'|' | b'=')) => (o, &descr[1..]),
-        _ => (b'=', descr),
+    let (order, code) = match descr.as_bytes().first() {
+        Some(&o @ (b'<' | b'>' | b'|' | b'=')) => (Some(o), &descr[1..]),
+        _ => (None, descr),
     };
-    let (dtype, is_bool) = match code {
-        "i1" | "b" => (DType::Int8, false),
-        "u1" | "B" => (DType::UInt8, false),
-        "b1" | "?" => (DType::UInt8, true),
-        "i2" => (DType::Int16, false),
-        "i4" => (DType::Int32, false),
-        "i8" => (DType::Int64, false),
-        "u2" => (DType::UInt16, false),
-        "u4" => (DType::UInt32, false),
-        "u8" => (DType::UInt64, false),
-        "f2" | "e" => (DType::Float16, false),
-        "f4" => (DType::Float32, false),
-        "f8" => (DType::Float64, false),
-        _ => {
-            return Err(npy_err(format!(
-                "unsupported dtype {descr:?} (supported: int8-64, uint8-64, float16/32/64, bool)"
-            )));
-        }
+    let canonical = CANONICAL_CODES.iter().find(|(c, ..)| *c == code);
+    let Some(&(_, dtype, is_bool)) = canonical.filter(|_| order.is_some()) else {
+        return Err(not_canonical(descr, order, code));
     };
-    let big_endian = order == b'>' || (order == b'=' && cfg!(target_endian = "big"));
+    let big_endian = order == Some(b'>') || (order == Some(b'=') && cfg!(target_endian = "big"));
     if big_endian && dtype.byte_width() > 1 {
         return Err(npy_err(format!(
             "big-endian dtype {descr:?} is not supported: convert the array to little-endian \
@@ -442,6 +520,36 @@ fn parse_descr(descr: &str) -> Result<(DType, bool)> {
         )));
     }
     Ok((dtype, is_bool))
+}
+
+/// The error for a `descr` not in the canonical form: an alias numpy reads for a supported
+/// type names that form, anything else is an unsupported type.
+fn not_canonical(descr: &str, order: Option<u8>, code: &str) -> Error {
+    let alias = ALIASES
+        .iter()
+        .find(|(name, _)| *name == code)
+        .map(|&(_, canonical)| canonical)
+        .or_else(|| {
+            CANONICAL_CODES
+                .iter()
+                .find(|(c, ..)| *c == code)
+                .map(|(c, ..)| *c)
+        });
+    let Some(canonical) = alias else {
+        return npy_err(format!(
+            "unsupported dtype {descr:?} (supported: int8-64, uint8-64, float16/32/64, bool)"
+        ));
+    };
+    let order = match order {
+        _ if canonical.ends_with('1') => '|',
+        Some(b'>') => '>',
+        _ => '<',
+    };
+    npy_err(format!(
+        "dtype {descr:?} is not in the form np.save writes: spell it {:?} (a byte order \
+         <, >, | or =, then the kind and size in bytes)",
+        format!("{order}{canonical}")
+    ))
 }
 
 #[cfg(test)]
@@ -660,7 +768,15 @@ mod tests {
             ),
             (
                 "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': ()}",
-                "True, False",
+                "structured dtypes are not supported",
+            ),
+            (
+                "{'descr': [('a', '<i4'), ('b', [('c', '<f8')])], 'fortran_order': False, 'shape': (2,)}",
+                "structured dtypes are not supported",
+            ),
+            (
+                "{'fortran_order': False, 'shape': (2,), 'descr': [('x', '|u1')], }",
+                "structured dtypes are not supported",
             ),
             (
                 "{'descr': '<c16', 'fortran_order': False, 'shape': ()}",
@@ -729,6 +845,103 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(p.data_len, 0);
+    }
+
+    /// The one dtype rule: the canonical form (byte order, kind, size) converts, every other
+    /// spelling numpy reads for the same type is refused naming the canonical form.
+    #[test]
+    fn every_dtype_spelling_follows_one_rule() {
+        let parse = |descr: &str| {
+            parse_header(&npy(
+                (1, 0),
+                &format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (), }}"),
+            ))
+        };
+        for (descr, dtype, is_bool) in [
+            ("<f8", DType::Float64, false),
+            ("=f8", DType::Float64, false),
+            ("|u1", DType::UInt8, false),
+            ("<u1", DType::UInt8, false),
+            ("|i1", DType::Int8, false),
+            (">i1", DType::Int8, false),
+            ("|b1", DType::UInt8, true),
+            ("<i2", DType::Int16, false),
+            ("<i4", DType::Int32, false),
+            ("=i8", DType::Int64, false),
+            ("<u2", DType::UInt16, false),
+            ("<u4", DType::UInt32, false),
+            ("<u8", DType::UInt64, false),
+            ("<f2", DType::Float16, false),
+            ("<f4", DType::Float32, false),
+        ] {
+            let h = parse(descr).unwrap_or_else(|e| panic!("{descr}: {e}"));
+            assert_eq!((h.dtype, h.is_bool), (dtype, is_bool), "{descr}");
+        }
+        for (descr, canonical) in [
+            ("<d", "<f8"),
+            ("d", "<f8"),
+            ("=d", "<f8"),
+            ("float64", "<f8"),
+            ("float", "<f8"),
+            ("double", "<f8"),
+            ("f8", "<f8"),
+            ("l", "<i8"),
+            ("<l", "<i8"),
+            ("q", "<i8"),
+            ("int64", "<i8"),
+            ("int", "<i8"),
+            ("i", "<i4"),
+            ("int32", "<i4"),
+            ("h", "<i2"),
+            ("H", "<u2"),
+            ("I", "<u4"),
+            ("L", "<u8"),
+            ("uint64", "<u8"),
+            ("b", "|i1"),
+            ("int8", "|i1"),
+            ("i1", "|i1"),
+            ("B", "|u1"),
+            ("uint8", "|u1"),
+            ("u1", "|u1"),
+            ("?", "|b1"),
+            ("|?", "|b1"),
+            ("bool", "|b1"),
+            ("b1", "|b1"),
+            ("e", "<f2"),
+            ("float16", "<f2"),
+            ("f", "<f4"),
+            ("<f", "<f4"),
+            ("float32", "<f4"),
+            (">d", ">f8"),
+        ] {
+            let reason = match parse(descr) {
+                Err(Error::Npy { reason }) => reason,
+                other => panic!("{descr}: expected a refusal, got {other:?}"),
+            };
+            assert!(
+                reason.contains("not in the form np.save writes")
+                    && reason.contains(&format!("spell it {canonical:?}")),
+                "{descr}: {reason}"
+            );
+        }
+        // Unsupported types stay unsupported whatever their spelling.
+        for descr in [
+            "<c16",
+            "complex128",
+            "O",
+            "<U3",
+            "S5",
+            "<M8[s]",
+            "<f16",
+            "g",
+            "<i3",
+        ] {
+            let reason = match parse(descr) {
+                Err(Error::Npy { reason }) => reason,
+                other => panic!("{descr}: {other:?}"),
+            };
+            assert!(reason.contains("unsupported dtype"), "{descr}: {reason}");
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@ use crate::input::Input;
 use crate::location::Location;
 use crate::plasma;
 
-/// A file written beside its destination and renamed into place, an object uploaded (one
+/// A file written as a temporary file in its destination's directory (unnamed where the file
+/// system allows, see [`FileSink::create_atomic`]) and put into place, an object uploaded (one
 /// PUT, or a multipart upload completed on finish), or a Plasma object created and sealed.
 pub(crate) enum Output {
     File(FileSink),

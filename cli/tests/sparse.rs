@@ -155,3 +155,76 @@ fn cli_converts_npy_to_sparse_and_sparse_to_npy() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("two dimensions"));
 }
+
+/// `--max-output-bytes` (default 64 GiB): a tiny `.npy` asking for a huge CSR/CSC indptr,
+/// or a tiny sparse message asking for a huge `.npy`, is refused with one line naming the
+/// flag, before anything is written; raising the bound lets the conversion through.
+#[test]
+fn the_output_bound_refuses_huge_outputs_of_tiny_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let empty = |shape: Vec<usize>| Tensor::from_vec(Vec::<f64>::new(), shape).unwrap();
+    for (shape, to) in [(vec![0, 1 << 36], "csc"), (vec![1 << 36, 0], "csr")] {
+        write_npy(&p("wide.npy"), &empty(shape.clone()), false);
+        let out = cli(&[
+            "convert".as_ref(),
+            p("wide.npy").as_os_str(),
+            p("out.arrow_tensor").as_os_str(),
+            "--to".as_ref(),
+            to.as_ref(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{shape:?} {to}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("549755813896 bytes, more than the limit of 68719476736 bytes")
+                && stderr.contains("--max-output-bytes"),
+            "{stderr}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "{stderr}"
+        );
+    }
+    // 2^20 empty rows: 8 MiB of indptr, refused under 1M, made under 9M.
+    write_npy(&p("rows.npy"), &empty(vec![1 << 20, 0]), false);
+    let convert = |limit: &str| {
+        cli(&[
+            "convert".as_ref(),
+            p("rows.npy").as_os_str(),
+            p("rows.arrow_tensor").as_os_str(),
+            "--to".as_ref(),
+            "csr".as_ref(),
+            "--max-output-bytes".as_ref(),
+            limit.as_ref(),
+        ])
+    };
+    assert_eq!(convert("1M").status.code(), Some(1));
+    assert!(!p("rows.arrow_tensor").exists());
+    assert_eq!(convert("9M").status.code(), Some(0));
+    assert!(std::fs::metadata(p("rows.arrow_tensor")).unwrap().len() > 8 << 20);
+    // A sparse message of a huge shape densifies to a huge .npy: refused.
+    let huge = SparseTensor::from_dense(&empty(vec![0, 1 << 40]), SparseFormat::Coo).unwrap();
+    let huge = SparseTensor::new(
+        DType::Float64,
+        vec![1 << 30, 1 << 20],
+        huge.index().clone(),
+        huge.data().clone(),
+        vec![],
+    )
+    .unwrap();
+    let mut message = Vec::new();
+    write_sparse_tensor(&huge, &mut message).unwrap();
+    std::fs::write(p("huge.arrow_tensor"), &message).unwrap();
+    let out = cli(&[
+        "convert".as_ref(),
+        p("huge.arrow_tensor").as_os_str(),
+        p("huge.npy").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--max-output-bytes"), "{stderr}");
+    assert!(!p("huge.npy").exists());
+    // A bad size is a usage error.
+    assert_eq!(convert("1.5G").status.code(), Some(2));
+}

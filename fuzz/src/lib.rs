@@ -1,11 +1,14 @@
 //! Fuzz targets for `tensor-ipc`. The target bodies live in [`targets`] (shared with the stable
 //! replay driver and the main crate's hostile-input test) and in [`plasma_targets`] (shared
-//! with the Plasma crate's corpus test); this crate adds the `arbitrary` input of the
+//! with the Plasma crate's corpus test) and in [`npy_targets`] (shared with the CLI's corpus
+//! test); this crate adds the `arbitrary` input of the
 //! `roundtrip` target.
 
+pub mod npy_targets;
 pub mod plasma_targets;
 pub mod targets;
 
+pub use npy_targets::npy;
 pub use plasma_targets::plasma_message;
 pub use targets::{Outcome, TensorSpec, decode_message, decode_tensor_strict, roundtrip};
 

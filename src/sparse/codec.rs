@@ -5,7 +5,7 @@ use flatbuffers::{FlatBufferBuilder, WIPOffset};
 
 use super::{
     CompressedAxis, CooIndex, CsfIndex, CsxIndex, IndexVector, SPARSE_ALIGNMENT, SparseFormat,
-    SparseIndex, SparseTensor, check_index_type,
+    SparseIndex, SparseTensor, check_index_type, check_ndim,
 };
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -95,18 +95,23 @@ pub struct SparseTensorHeader {
     pub data: BufferSpec,
 }
 
+/// The format of a decoded sparse index.
+fn header_format(index: &SparseIndexHeader) -> SparseFormat {
+    match index {
+        SparseIndexHeader::Coo { .. } => SparseFormat::Coo,
+        SparseIndexHeader::Csx {
+            axis: CompressedAxis::Row,
+            ..
+        } => SparseFormat::Csr,
+        SparseIndexHeader::Csx { .. } => SparseFormat::Csc,
+        SparseIndexHeader::Csf { .. } => SparseFormat::Csf,
+    }
+}
+
 impl SparseTensorHeader {
     /// The index format.
     pub fn format(&self) -> SparseFormat {
-        match &self.index {
-            SparseIndexHeader::Coo { .. } => SparseFormat::Coo,
-            SparseIndexHeader::Csx {
-                axis: CompressedAxis::Row,
-                ..
-            } => SparseFormat::Csr,
-            SparseIndexHeader::Csx { .. } => SparseFormat::Csc,
-            SparseIndexHeader::Csf { .. } => SparseFormat::Csf,
-        }
+        header_format(&self.index)
     }
 
     /// The type of the index values (`indices`).
@@ -303,6 +308,7 @@ pub(crate) fn sparse_from_header<'a>(
         });
     }
     let ndim = shape.len();
+    check_ndim(header_format(&index), ndim)?;
     let index = match index {
         SparseIndexHeader::Coo {
             indices_type,
@@ -350,12 +356,6 @@ pub(crate) fn sparse_from_header<'a>(
             indices_type,
             indices,
         } => {
-            if ndim != 2 {
-                return Err(Error::SparseShape {
-                    reason: "a CSR/CSC index needs a matrix (two dimensions)",
-                    ndim,
-                });
-            }
             if indptr_type != indices_type {
                 return Err(Error::MismatchedIndexTypes {
                     indptr: indptr_type,
@@ -377,12 +377,6 @@ pub(crate) fn sparse_from_header<'a>(
             indices,
             axis_order,
         } => {
-            if ndim < 2 {
-                return Err(Error::SparseShape {
-                    reason: "a CSF index needs at least two dimensions",
-                    ndim,
-                });
-            }
             if indptr_type != indices_type {
                 return Err(Error::MismatchedIndexTypes {
                     indptr: indptr_type,

@@ -7,7 +7,7 @@ use arrow_buffer::Buffer;
 
 use super::{
     CompressedAxis, CooIndex, CsfIndex, CsxIndex, IndexVector, IndexWriter, SparseFormat,
-    SparseIndex, SparseTensor, check_index_capacity,
+    SparseIndex, SparseTensor, check_index_capacity, check_ndim, try_vec_with_capacity,
 };
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -66,7 +66,9 @@ fn coo_rows<const VW: usize, const IW: usize>(
 ) {
     let ndim = shape.len();
     let inner = shape.last().copied().unwrap_or(1);
-    if inner == 0 {
+    // No element, no row: a zero axis may sit beside one so long that a row's byte length
+    // overflows, so nothing below runs.
+    if elements.is_empty() {
         return;
     }
     let mut outer = vec![0usize; ndim.saturating_sub(1)];
@@ -140,6 +142,160 @@ fn elements_in_order<'t>(tensor: &'t Tensor<'_>, order: &[usize]) -> Result<Cow<
     Ok(Cow::Owned(out))
 }
 
+/// The order in which a format visits the axes: row-major (COO, CSR), column-major (CSC),
+/// the axes sorted by size (CSF).
+fn level_order(format: SparseFormat, shape: &[usize]) -> Vec<usize> {
+    match format {
+        SparseFormat::Coo | SparseFormat::Csr => (0..shape.len()).collect(),
+        SparseFormat::Csc => vec![1, 0],
+        SparseFormat::Csf => argsort(shape),
+    }
+}
+
+/// The COO index of row-major `elements` holding `nnz` non-zero values, which are appended to
+/// `values`. The caller checked that every coordinate fits the index type.
+fn coo_index(
+    elements: &[u8],
+    shape: &[usize],
+    dtype: DType,
+    index_type: DType,
+    nnz: usize,
+    values: &mut Vec<u8>,
+) -> Result<SparseIndex<'static>> {
+    let ndim = shape.len();
+    let iw = index_type.byte_width();
+    // Fits: the caller checked the whole output's size.
+    let mut coords = try_vec_with_capacity(nnz * ndim * iw)?;
+    let mask = nonzero_mask(dtype);
+    macro_rules! rows {
+        ($($vw:literal, $iw:literal);*) => {
+            match (dtype.byte_width(), iw) {
+                $(($vw, $iw) => coo_rows::<$vw, $iw>(elements, shape, mask, values, &mut coords),)*
+                _ => unreachable!("element and index widths are 1, 2, 4 or 8"),
+            }
+        };
+    }
+    rows!(1, 1; 1, 2; 1, 4; 1, 8; 2, 1; 2, 2; 2, 4; 2, 8;
+          4, 1; 4, 2; 4, 4; 4, 8; 8, 1; 8, 2; 8, 4; 8, 8);
+    let coords = IndexVector::new(index_type, Buffer::from_vec(coords), nnz * ndim)?;
+    let strides = layout::row_major_strides(&[nnz, ndim], iw)?;
+    let coo = CooIndex::unchecked(
+        index_type,
+        coords.data,
+        nnz,
+        ndim,
+        [strides[0], strides[1]],
+        true,
+    )?;
+    Ok(SparseIndex::Coo(coo.with_canonical(true)))
+}
+
+/// The CSR or CSC index of a matrix whose `elements` are in the format's order (row-major for
+/// CSR, column-major for CSC), holding `nnz` non-zero values appended to `values`.
+fn csx_index(
+    elements: &[u8],
+    shape: &[usize],
+    format: SparseFormat,
+    dtype: DType,
+    index_type: DType,
+    nnz: usize,
+    values: &mut Vec<u8>,
+) -> Result<SparseIndex<'static>> {
+    let axis = if format == SparseFormat::Csr {
+        CompressedAxis::Row
+    } else {
+        CompressedAxis::Column
+    };
+    let (major, minor) = (shape[axis.axis()], shape[1 - axis.axis()]);
+    let indptr_len = major.checked_add(1).ok_or(Error::Overflow {
+        what: "the indptr length",
+    })?;
+    let mut indptr = IndexWriter::new(index_type, indptr_len)?;
+    let mut indices = IndexWriter::new(index_type, nnz)?;
+    indptr.push(0)?;
+    if elements.is_empty() {
+        // Every row (or column) is empty; the other axis may be too long for a row's byte
+        // length to exist.
+        indptr.push_repeated(0, major)?;
+    } else {
+        // One compressed row (or column) at a time; indptr values can exceed the shape, so
+        // they are checked against the index type as they are written. A non-empty
+        // tensor's rows fit in its bytes.
+        let mut count = 0usize;
+        for row in elements.chunks_exact(minor * dtype.byte_width()) {
+            scan_nonzero(row, dtype, |j, v| {
+                values.extend_from_slice(v);
+                count += 1;
+                indices.push(j)
+            })?;
+            indptr.push(count)?;
+        }
+    }
+    Ok(SparseIndex::Csx(CsxIndex::new(
+        axis,
+        indptr.finish(),
+        indices.finish(),
+    )?))
+}
+
+/// The CSF index of `elements` in the row-major order of the axes permuted by `order`, whose
+/// non-zero values are appended to `values`.
+fn csf_index(
+    elements: &[u8],
+    shape: &[usize],
+    order: Vec<usize>,
+    dtype: DType,
+    index_type: DType,
+    values: &mut Vec<u8>,
+) -> Result<SparseIndex<'static>> {
+    let ndim = shape.len();
+    let level_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
+    let mut indptr: Vec<IndexWriter> = (0..ndim - 1)
+        .map(|_| IndexWriter::new(index_type, 0))
+        .collect::<Result<_>>()?;
+    let mut indices: Vec<IndexWriter> = (0..ndim)
+        .map(|_| IndexWriter::new(index_type, 0))
+        .collect::<Result<_>>()?;
+    let mut counts = vec![0usize; ndim];
+    let mut coord = vec![0usize; ndim];
+    let mut previous: Option<Vec<usize>> = None;
+    scan_nonzero(elements, dtype, |p, v| {
+        values.extend_from_slice(v);
+        let mut rem = p;
+        for level in (0..ndim).rev() {
+            coord[level] = rem % level_shape[level];
+            rem /= level_shape[level];
+        }
+        let mut split = false;
+        for level in 0..ndim {
+            split = split
+                || previous
+                    .as_ref()
+                    .is_none_or(|prev| prev[level] != coord[level]);
+            if split {
+                if level + 1 < ndim {
+                    indptr[level].push(counts[level + 1])?;
+                }
+                indices[level].push(coord[level])?;
+                counts[level] += 1;
+            }
+        }
+        match &mut previous {
+            Some(prev) => prev.copy_from_slice(&coord),
+            None => previous = Some(coord.clone()),
+        }
+        Ok(())
+    })?;
+    for level in 0..ndim - 1 {
+        indptr[level].push(counts[level + 1])?;
+    }
+    Ok(SparseIndex::Csf(CsfIndex::new(
+        indptr.into_iter().map(IndexWriter::finish).collect(),
+        indices.into_iter().map(IndexWriter::finish).collect(),
+        order,
+    )?))
+}
+
 /// The stable argsort of a shape: Arrow C++'s CSF axis order.
 fn argsort(shape: &[usize]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..shape.len()).collect();
@@ -147,14 +303,121 @@ fn argsort(shape: &[usize]) -> Vec<usize> {
     order
 }
 
-impl SparseTensor<'static> {
-    /// Converts a dense tensor to `format` with int64 indices, as Arrow C++
-    /// `SparseCOOTensor::Make(tensor)` (and the CSR, CSC, CSF equivalents) does.
-    pub fn from_dense(tensor: &Tensor<'_>, format: SparseFormat) -> Result<Self> {
-        Self::from_dense_with_index_type(tensor, format, DType::Int64)
+/// The largest sparse tensor a conversion makes unless told otherwise: 64 GiB of index and
+/// value buffers.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 64 << 30;
+
+/// How [`SparseTensor::from_dense_with`] converts: the index type and the most bytes the
+/// result may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FromDenseOptions {
+    /// The type of the index values (default int64, as Arrow C++ `Make` uses).
+    pub index_type: DType,
+    /// The most bytes the sparse tensor's index and value buffers may take together (default
+    /// [`DEFAULT_MAX_OUTPUT_BYTES`]). The exact size (for CSF, the largest the tree can be for
+    /// the number of non-zero values) is computed before anything is allocated; a larger
+    /// result is [`Error::OutputTooLarge`]. A tensor with a zero axis beside a huge one has
+    /// no element and still a huge CSR or CSC `indptr`, so a tiny input can ask for any size.
+    pub max_output_bytes: u64,
+}
+
+impl Default for FromDenseOptions {
+    fn default() -> Self {
+        FromDenseOptions {
+            index_type: DType::Int64,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+        }
+    }
+}
+
+impl FromDenseOptions {
+    /// The same options with indices of `index_type`.
+    pub fn with_index_type(mut self, index_type: DType) -> Self {
+        self.index_type = index_type;
+        self
     }
 
-    /// Converts a dense tensor to `format` with indices of `index_type`.
+    /// The same options with at most `bytes` of output.
+    pub fn with_max_output_bytes(mut self, bytes: u64) -> Self {
+        self.max_output_bytes = bytes;
+        self
+    }
+}
+
+/// The bytes of the index and value buffers of `format` for `nnz` values of `width` bytes in
+/// a tensor of `shape`, with indices of `index_width` bytes: exact for COO, CSR and CSC, the
+/// largest the tree can be for CSF (every level with `nnz` nodes). `None` on overflow.
+fn sparse_buffers_len(
+    format: SparseFormat,
+    shape: &[usize],
+    nnz: usize,
+    width: usize,
+    index_width: usize,
+) -> Option<u64> {
+    let (nnz, ndim, iw) = (nnz as u64, shape.len() as u64, index_width as u64);
+    let values = nnz.checked_mul(width as u64)?;
+    let index = match format {
+        SparseFormat::Coo => nnz.checked_mul(ndim)?.checked_mul(iw)?,
+        SparseFormat::Csr | SparseFormat::Csc => {
+            let major = shape[usize::from(format == SparseFormat::Csc)] as u64;
+            let indptr = major.checked_add(1)?.checked_mul(iw)?;
+            indptr.checked_add(nnz.checked_mul(iw)?)?
+        }
+        SparseFormat::Csf => {
+            let indices = nnz.checked_mul(ndim)?;
+            let indptr = nnz.checked_add(1)?.checked_mul(ndim.saturating_sub(1))?;
+            indices.checked_add(indptr)?.checked_mul(iw)?
+        }
+    };
+    values.checked_add(index)
+}
+
+/// Refuses a conversion whose buffers would exceed `limit`.
+fn check_output_len(
+    format: SparseFormat,
+    shape: &[usize],
+    nnz: usize,
+    width: usize,
+    index_type: DType,
+    limit: u64,
+) -> Result<()> {
+    let bytes = sparse_buffers_len(format, shape, nnz, width, index_type.byte_width());
+    match bytes {
+        Some(bytes) if bytes <= limit => Ok(()),
+        _ => Err(Error::OutputTooLarge {
+            what: match format {
+                SparseFormat::Coo => "the COO tensor",
+                SparseFormat::Csr => "the CSR matrix",
+                SparseFormat::Csc => "the CSC matrix",
+                SparseFormat::Csf => "the CSF tensor",
+            },
+            bytes: bytes.unwrap_or(u64::MAX),
+            limit,
+        }),
+    }
+}
+
+impl SparseTensor<'static> {
+    /// Converts a dense tensor to `format` with int64 indices, as Arrow C++
+    /// `SparseCOOTensor::Make(tensor)` (and the CSR, CSC, CSF equivalents) does, within the
+    /// default [`FromDenseOptions`] (at most [`DEFAULT_MAX_OUTPUT_BYTES`]).
+    pub fn from_dense(tensor: &Tensor<'_>, format: SparseFormat) -> Result<Self> {
+        Self::from_dense_with(tensor, format, &FromDenseOptions::default())
+    }
+
+    /// Converts a dense tensor to `format` with indices of `index_type`, within the default
+    /// output bound.
+    pub fn from_dense_with_index_type(
+        tensor: &Tensor<'_>,
+        format: SparseFormat,
+        index_type: DType,
+    ) -> Result<Self> {
+        let options = FromDenseOptions::default().with_index_type(index_type);
+        Self::from_dense_with(tensor, format, &options)
+    }
+
+    /// Converts a dense tensor to `format` as `options` say.
     ///
     /// The non-zero values are taken in row-major order (COO, CSR), column-major order (CSC),
     /// or the row-major order of the axes sorted by size (CSF, whose `axis_order` is that
@@ -164,152 +427,44 @@ impl SparseTensor<'static> {
     /// One divergence from Arrow C++ 26: for a *column-major* input of two or more
     /// dimensions, Arrow's COO converter produces wrong coordinates (apache/arrow GH-47580);
     /// this converter gives the same result as for the row-major copy of the tensor.
-    pub fn from_dense_with_index_type(
+    ///
+    /// The non-zero values are counted first (a pass over the elements, as Arrow C++ does),
+    /// then the output's size is checked against [`FromDenseOptions::max_output_bytes`], and
+    /// only then is it allocated, once.
+    pub fn from_dense_with(
         tensor: &Tensor<'_>,
         format: SparseFormat,
-        index_type: DType,
+        options: &FromDenseOptions,
     ) -> Result<Self> {
+        let index_type = options.index_type;
         check_index_capacity(index_type, tensor.shape())?;
-        let ndim = tensor.ndim();
-        match format {
-            SparseFormat::Coo => {}
-            SparseFormat::Csr | SparseFormat::Csc if ndim != 2 => {
-                return Err(Error::SparseShape {
-                    reason: "a CSR/CSC matrix needs two dimensions",
-                    ndim,
-                });
-            }
-            SparseFormat::Csf if ndim < 2 => {
-                return Err(Error::SparseShape {
-                    reason: "a CSF tensor needs at least two dimensions",
-                    ndim,
-                });
-            }
-            _ => {}
-        }
+        check_ndim(format, tensor.ndim())?;
         let dtype = tensor.dtype();
         let width = dtype.byte_width();
         let shape = tensor.shape();
-        let mut values: Vec<u8> = Vec::new();
+        let limit = options.max_output_bytes;
+        // What does not depend on the values (a CSR or CSC indptr) is checked before the
+        // elements are even put in order, the rest once they are counted.
+        check_output_len(format, shape, 0, width, index_type, limit)?;
+        let order = level_order(format, shape);
+        let elements = elements_in_order(tensor, &order)?;
+        // Count first, as Arrow C++ does, so that the buffers are allocated once.
+        let nnz = count_nonzero(&elements, dtype);
+        check_output_len(format, shape, nnz, width, index_type, limit)?;
+        let mut values = try_vec_with_capacity(nnz * width)?;
         let index = match format {
-            SparseFormat::Coo => {
-                let order: Vec<usize> = (0..ndim).collect();
-                let elements = elements_in_order(tensor, &order)?;
-                // Count first, as Arrow C++ does, so that the buffers are allocated once. The
-                // shape check above guarantees every coordinate fits the index type.
-                let nnz = count_nonzero(&elements, dtype);
-                let mut coords: Vec<u8> = Vec::with_capacity(nnz * ndim * index_type.byte_width());
-                values.reserve_exact(nnz * width);
-                let mask = nonzero_mask(dtype);
-                macro_rules! rows {
-                    ($($vw:literal, $iw:literal);*) => {
-                        match (width, index_type.byte_width()) {
-                            $(($vw, $iw) => coo_rows::<$vw, $iw>(
-                                &elements, shape, mask, &mut values, &mut coords,
-                            ),)*
-                            _ => unreachable!("element and index widths are 1, 2, 4 or 8"),
-                        }
-                    };
-                }
-                rows!(1, 1; 1, 2; 1, 4; 1, 8; 2, 1; 2, 2; 2, 4; 2, 8;
-                      4, 1; 4, 2; 4, 4; 4, 8; 8, 1; 8, 2; 8, 4; 8, 8);
-                let coords = IndexVector::new(index_type, Buffer::from_vec(coords), nnz * ndim)?;
-                let strides = layout::row_major_strides(&[nnz, ndim], index_type.byte_width())?;
-                SparseIndex::Coo(
-                    CooIndex::unchecked(
-                        index_type,
-                        coords.data,
-                        nnz,
-                        ndim,
-                        [strides[0], strides[1]],
-                        true,
-                    )?
-                    .with_canonical(true),
-                )
-            }
-            SparseFormat::Csr | SparseFormat::Csc => {
-                let axis = if format == SparseFormat::Csr {
-                    CompressedAxis::Row
-                } else {
-                    CompressedAxis::Column
-                };
-                let order = if axis == CompressedAxis::Row {
-                    [0, 1]
-                } else {
-                    [1, 0]
-                };
-                let (major, minor) = (shape[order[0]], shape[order[1]]);
-                let elements = elements_in_order(tensor, &order)?;
-                let mut indptr = IndexWriter::new(index_type, major + 1)?;
-                let mut indices = IndexWriter::new(index_type, 0)?;
-                indptr.push(0)?;
-                // One compressed row (or column) at a time; indptr values can exceed the
-                // shape, so they are checked against the index type as they are written.
-                let mut count = 0usize;
-                if minor > 0 {
-                    for row in elements.chunks_exact(minor * width) {
-                        scan_nonzero(row, dtype, |j, v| {
-                            values.extend_from_slice(v);
-                            count += 1;
-                            indices.push(j)
-                        })?;
-                        indptr.push(count)?;
-                    }
-                } else {
-                    for _ in 0..major {
-                        indptr.push(0)?;
-                    }
-                }
-                SparseIndex::Csx(CsxIndex::new(axis, indptr.finish(), indices.finish())?)
-            }
+            SparseFormat::Coo => coo_index(&elements, shape, dtype, index_type, nnz, &mut values)?,
+            SparseFormat::Csr | SparseFormat::Csc => csx_index(
+                &elements,
+                shape,
+                format,
+                dtype,
+                index_type,
+                nnz,
+                &mut values,
+            )?,
             SparseFormat::Csf => {
-                let order = argsort(shape);
-                let level_shape: Vec<usize> = order.iter().map(|&a| shape[a]).collect();
-                let elements = elements_in_order(tensor, &order)?;
-                let mut indptr: Vec<IndexWriter> = (0..ndim - 1)
-                    .map(|_| IndexWriter::new(index_type, 0))
-                    .collect::<Result<_>>()?;
-                let mut indices: Vec<IndexWriter> = (0..ndim)
-                    .map(|_| IndexWriter::new(index_type, 0))
-                    .collect::<Result<_>>()?;
-                let mut counts = vec![0usize; ndim];
-                let mut coord = vec![0usize; ndim];
-                let mut previous: Option<Vec<usize>> = None;
-                scan_nonzero(&elements, dtype, |p, v| {
-                    values.extend_from_slice(v);
-                    let mut rem = p;
-                    for level in (0..ndim).rev() {
-                        coord[level] = rem % level_shape[level];
-                        rem /= level_shape[level];
-                    }
-                    let mut split = false;
-                    for level in 0..ndim {
-                        split = split
-                            || previous
-                                .as_ref()
-                                .is_none_or(|prev| prev[level] != coord[level]);
-                        if split {
-                            if level + 1 < ndim {
-                                indptr[level].push(counts[level + 1])?;
-                            }
-                            indices[level].push(coord[level])?;
-                            counts[level] += 1;
-                        }
-                    }
-                    match &mut previous {
-                        Some(prev) => prev.copy_from_slice(&coord),
-                        None => previous = Some(coord.clone()),
-                    }
-                    Ok(())
-                })?;
-                for level in 0..ndim - 1 {
-                    indptr[level].push(counts[level + 1])?;
-                }
-                SparseIndex::Csf(CsfIndex::new(
-                    indptr.into_iter().map(IndexWriter::finish).collect(),
-                    indices.into_iter().map(IndexWriter::finish).collect(),
-                    order,
-                )?)
+                csf_index(&elements, shape, order, dtype, index_type, &mut values)?
             }
         };
         Ok(SparseTensor::from_validated_parts(

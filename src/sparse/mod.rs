@@ -45,6 +45,7 @@ pub use codec::{
     sparse_tensor_size, write_sparse_tensor,
 };
 pub(crate) use codec::{decode_sparse_header, sparse_from_header};
+pub use convert::{DEFAULT_MAX_OUTPUT_BYTES, FromDenseOptions};
 
 /// The alignment of every buffer in a sparse tensor message body, and of its metadata.
 pub const SPARSE_ALIGNMENT: usize = 8;
@@ -125,6 +126,20 @@ pub fn check_index_type(dtype: DType) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `format` can index a tensor of `ndim` dimensions: COO any number (a 0-d COO
+/// has coordinate rows of no values), CSR and CSC two, CSF at least two.
+pub fn check_ndim(format: SparseFormat, ndim: usize) -> Result<()> {
+    let reason = match format {
+        SparseFormat::Coo => return Ok(()),
+        SparseFormat::Csr | SparseFormat::Csc if ndim != 2 => {
+            "a CSR/CSC index needs a matrix (two dimensions)"
+        }
+        SparseFormat::Csf if ndim < 2 => "a CSF index needs at least two dimensions",
+        _ => return Ok(()),
+    };
+    Err(Error::SparseShape { reason, ndim })
+}
+
 /// The largest value an index type holds.
 fn index_type_max(dtype: DType) -> u64 {
     match dtype {
@@ -165,6 +180,16 @@ fn read_index(dtype: DType, bytes: &[u8]) -> i64 {
     }
 }
 
+/// An empty byte vector with room for `bytes`, or [`Error::AllocationFailed`].
+pub(crate) fn try_vec_with_capacity(bytes: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(bytes)
+        .map_err(|_| Error::AllocationFailed {
+            bytes: bytes as u64,
+        })?;
+    Ok(out)
+}
+
 /// Appends index values of a given type to a byte vector, checking that each fits.
 #[derive(Debug)]
 pub(crate) struct IndexWriter {
@@ -175,15 +200,39 @@ pub(crate) struct IndexWriter {
 }
 
 impl IndexWriter {
+    /// A writer with room for `capacity` values, allocated fallibly.
     pub(crate) fn new(dtype: DType, capacity: usize) -> Result<Self> {
         check_index_type(dtype)?;
         let width = dtype.byte_width();
+        let bytes = capacity.checked_mul(width).ok_or(Error::Overflow {
+            what: "an index buffer size",
+        })?;
         Ok(IndexWriter {
             dtype,
             width,
             max: index_type_max(dtype),
-            bytes: Vec::with_capacity(capacity.saturating_mul(width)),
+            bytes: try_vec_with_capacity(bytes)?,
         })
+    }
+
+    /// Appends `value` `count` times.
+    pub(crate) fn push_repeated(&mut self, value: usize, count: usize) -> Result<()> {
+        if count == 0 {
+            return Ok(());
+        }
+        let start = self.bytes.len();
+        self.push(value)?;
+        let more = (count - 1).checked_mul(self.width).ok_or(Error::Overflow {
+            what: "an index buffer size",
+        })?;
+        self.bytes
+            .try_reserve(more)
+            .map_err(|_| Error::AllocationFailed { bytes: more as u64 })?;
+        let end = self.bytes.len();
+        for _ in 1..count {
+            self.bytes.extend_from_within(start..end);
+        }
+        Ok(())
     }
 
     #[inline]
@@ -560,12 +609,7 @@ impl<'a> CsfIndex<'a> {
         axis_order: Vec<usize>,
     ) -> Result<Self> {
         let ndim = axis_order.len();
-        if ndim < 2 {
-            return Err(Error::SparseShape {
-                reason: "a CSF index needs at least two dimensions",
-                ndim,
-            });
-        }
+        check_ndim(SparseFormat::Csf, ndim)?;
         if indices.len() != ndim {
             return Err(Error::SparseLength {
                 what: "CSF indices vectors (one per dimension)",
@@ -722,7 +766,10 @@ impl<'a> SparseTensor<'a> {
         let data = data.into();
         layout::check_dim_names(dim_names.len(), shape.len())?;
         layout::dense_byte_len(&shape, dtype.byte_width())?;
-        validate_index(&shape, &index)?;
+        check_ndim(index.format(), shape.len())?;
+        // The values' bytes first: they bound the number of values (a 0-d COO index has no
+        // coordinate bytes to bound it), so the validation below takes time linear in the
+        // bytes present, whatever the count declared.
         let nnz = index.non_zero_length();
         let required = nnz.checked_mul(dtype.byte_width()).ok_or(Error::Overflow {
             what: "the sparse data size",
@@ -733,6 +780,7 @@ impl<'a> SparseTensor<'a> {
                 available: data.len() as u64,
             });
         }
+        validate_index(&shape, &index)?;
         Ok(SparseTensor {
             dtype,
             shape,
@@ -915,8 +963,9 @@ fn check_indices(indices: &IndexVector<'_>, bound: usize, what: &'static str) ->
     Ok(())
 }
 
-/// Checks an index against a shape: everything Arrow C++ checks, plus the consistency of the
-/// values (so densifying cannot go out of bounds).
+/// Checks an index against a shape (whose number of dimensions [`check_ndim`] accepted):
+/// everything Arrow C++ checks, plus the consistency of the values (so densifying cannot go
+/// out of bounds). Every loop runs over values present in the index's buffers.
 fn validate_index(shape: &[usize], index: &SparseIndex<'_>) -> Result<()> {
     let ndim = shape.len();
     match index {
@@ -943,12 +992,6 @@ fn validate_index(shape: &[usize], index: &SparseIndex<'_>) -> Result<()> {
             }
         }
         SparseIndex::Csx(csx) => {
-            if ndim != 2 {
-                return Err(Error::SparseShape {
-                    reason: "a CSR/CSC index needs a matrix (two dimensions)",
-                    ndim,
-                });
-            }
             let major = shape[csx.axis.axis()];
             let minor = shape[1 - csx.axis.axis()];
             if csx.indptr.len != major + 1 {
@@ -1045,6 +1088,40 @@ mod tests {
             CooIndex::with_strides(DType::Int32, coords.data().clone(), 3, 2, [4, 8]),
             Err(Error::NonContiguousCoords { .. })
         ));
+    }
+
+    #[test]
+    fn ndim_rules_per_format() {
+        for ndim in 0..4 {
+            assert!(check_ndim(SparseFormat::Coo, ndim).is_ok());
+            for f in [SparseFormat::Csr, SparseFormat::Csc] {
+                assert_eq!(check_ndim(f, ndim).is_ok(), ndim == 2, "{f} {ndim}");
+            }
+            assert_eq!(check_ndim(SparseFormat::Csf, ndim).is_ok(), ndim >= 2);
+        }
+    }
+
+    /// A 0-d COO index has no coordinate bytes, so only the values bound its count: a huge
+    /// count is refused by their length before any validation loop (once a 2^50-step spin).
+    #[test]
+    fn a_declared_count_is_bounded_by_the_values_first() {
+        let index =
+            CooIndex::with_strides(DType::Int64, TensorData::Borrowed(&[]), 1 << 50, 0, [8, 8])
+                .unwrap();
+        assert!(!index.is_canonical());
+        let started = std::time::Instant::now();
+        let result = SparseTensor::new(
+            DType::Float64,
+            vec![],
+            SparseIndex::Coo(index),
+            arrow_buffer::Buffer::from_vec(vec![0u8; 8]),
+            vec![],
+        );
+        assert!(matches!(
+            result,
+            Err(Error::DataLength { available: 8, .. })
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
     }
 
     #[test]

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod map;
+mod temporary;
 mod write;
 
 use std::fs::{File, OpenOptions};
@@ -38,17 +39,20 @@ use tensor_ipc::{
 };
 use tensor_ipc_memory::BufferSource;
 
+use temporary::Temporary;
+pub use temporary::remove_temporaries_on_signals;
+
 /// The most bytes of a gathered (non-contiguous) body staged in memory at once: the body is
 /// gathered a piece at a time into a buffer of this size, each piece written before the next.
 pub const STAGING_LEN: usize = 1 << 20;
 
 /// How a [`FileSink`] treats the file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Mode {
     /// Write in place (the file was created or truncated, or is being appended to).
     InPlace,
-    /// Write a temporary file beside the target and rename it over the target on `finish`.
-    Atomic,
+    /// Write a temporary file (see [`temporary`]) and put it over the target on `finish`.
+    Atomic(Temporary),
 }
 
 /// A sink that writes tensor messages into a file, back to back.
@@ -77,8 +81,6 @@ pub struct FileSink {
     file: File,
     /// Where the file will be when finished.
     target: PathBuf,
-    /// The file being written (equal to `target` unless atomic).
-    written: PathBuf,
     mode: Mode,
     /// Bytes of committed messages (the file length).
     len: u64,
@@ -90,7 +92,6 @@ pub struct FileSink {
     sync: bool,
     /// The source whose mapped bytes are copied with `copy_file_range`.
     kernel_copy: Option<write::KernelCopy>,
-    finished: bool,
 }
 
 impl FileSink {
@@ -103,13 +104,7 @@ impl FileSink {
             .create(true)
             .truncate(true)
             .open(path)?;
-        Ok(Self::with_file(
-            file,
-            path.to_owned(),
-            path.to_owned(),
-            Mode::InPlace,
-            0,
-        ))
+        Ok(Self::with_file(file, path.to_owned(), Mode::InPlace, 0))
     }
 
     /// Opens `path` (creating it if needed) and appends messages after its current end, to
@@ -123,71 +118,37 @@ impl FileSink {
             .truncate(false)
             .open(path)?;
         let len = file.metadata()?.len();
-        Ok(Self::with_file(
-            file,
-            path.to_owned(),
-            path.to_owned(),
-            Mode::InPlace,
-            len,
-        ))
+        Ok(Self::with_file(file, path.to_owned(), Mode::InPlace, len))
     }
 
     /// Writes into a temporary file in the same directory and, on [`finish`](Self::finish),
-    /// renames it over `path`: readers see the old file or the complete new one, never a
-    /// partial one. Dropping the sink without finishing removes the temporary file.
+    /// puts it over `path`: readers see the old file or the complete new one, never a
+    /// partial one. The temporary file has no name at all where the file system allows it
+    /// (`O_TMPFILE`), so a process killed at any moment leaves nothing; elsewhere it is
+    /// `.NAME.PID.N.tmp` beside `path`, removed when the sink is dropped unfinished and, in a
+    /// program that called [`remove_temporaries_on_signals`], on `SIGINT`/`SIGTERM`/`SIGHUP`.
     pub fn create_atomic(path: impl AsRef<Path>) -> Result<FileSink> {
         let path = path.as_ref();
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path.file_name().ok_or_else(|| {
-            Error::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the target path has no file name",
-            ))
-        })?;
-        let mut attempt = 0u32;
-        loop {
-            let mut temp_name = std::ffi::OsString::from(".");
-            temp_name.push(name);
-            temp_name.push(format!(".{}.{attempt}.tmp", std::process::id()));
-            let temp = dir.join(temp_name);
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-            {
-                Ok(file) => {
-                    return Ok(Self::with_file(
-                        file,
-                        path.to_owned(),
-                        temp,
-                        Mode::Atomic,
-                        0,
-                    ));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
-                    attempt += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let (dir, name) = dir_and_name(path)?;
+        let (file, temporary) = temporary::create(dir, name)?;
+        Ok(Self::with_file(
+            file,
+            path.to_owned(),
+            Mode::Atomic(temporary),
+            0,
+        ))
     }
 
-    fn with_file(file: File, target: PathBuf, written: PathBuf, mode: Mode, len: u64) -> Self {
+    fn with_file(file: File, target: PathBuf, mode: Mode, len: u64) -> Self {
         FileSink {
             file,
             target,
-            written,
             mode,
             len,
             pending: None,
             staging: Vec::new(),
             sync: true,
             kernel_copy: None,
-            finished: false,
         }
     }
 
@@ -237,8 +198,10 @@ impl FileSink {
         if self.sync {
             self.file.sync_all()?;
         }
-        if self.mode == Mode::Atomic {
-            std::fs::rename(&self.written, &self.target)?;
+        if let Mode::Atomic(temporary) = std::mem::replace(&mut self.mode, Mode::InPlace) {
+            // Known good: `create_atomic` split the same path.
+            let (dir, name) = dir_and_name(&self.target).expect("checked on creation");
+            temporary.persist(&self.file, dir, name, &self.target)?;
             if let Some(dir) = self
                 .target
                 .parent()
@@ -247,7 +210,6 @@ impl FileSink {
                 File::open(dir)?.sync_all()?;
             }
         }
-        self.finished = true;
         Ok(())
     }
 
@@ -289,10 +251,25 @@ impl FileSink {
 
 impl Drop for FileSink {
     fn drop(&mut self) {
-        if self.mode == Mode::Atomic && !self.finished {
-            let _ = std::fs::remove_file(&self.written);
+        if let Mode::Atomic(temporary) = &self.mode {
+            temporary.discard();
         }
     }
+}
+
+/// The directory (`.` for a bare name) and the file name of `path`.
+fn dir_and_name(path: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| {
+        Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the target path has no file name",
+        ))
+    })?;
+    Ok((dir, name))
 }
 
 impl TensorSink for FileSink {

@@ -8,11 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-const TARGETS: [&str; 4] = [
+const TARGETS: [&str; 5] = [
     "decode_message",
     "decode_tensor_strict",
     "roundtrip",
     "plasma_message",
+    "npy",
 ];
 
 fn run(target: &str, data: &[u8]) {
@@ -28,6 +29,7 @@ fn run(target: &str, data: &[u8]) {
             tensor_ipc_fuzz::roundtrip(&tensor_ipc_fuzz::TensorSpec::from_bytes(data));
         }
         "plasma_message" => tensor_ipc_fuzz::plasma_message(data),
+        "npy" => tensor_ipc_fuzz::npy(data),
         other => panic!("unknown target {other}; known: {TARGETS:?}"),
     }
 }

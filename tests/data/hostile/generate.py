@@ -658,7 +658,9 @@ def coo_message(coords, values, shape=(3, 4), nnz=None, indices_buffer=None, dat
     ndim = len(shape)
     index = Table({
         0: ("off", int_type(index_bits)[1]),
-        1: ("off", Vector("i64", list(strides) if strides is not None else [8 * ndim, 8])),
+        # Arrow's strides of the nnz x ndim matrix; [8, 8] when it is empty (ndim 0).
+        1: ("off", Vector("i64", list(strides) if strides is not None
+                          else [8 * ndim, 8] if ndim else [8, 8])),
         2: ("struct", buffer_struct(*(indices_buffer or (0, len(indices))))),
         3: ("bool", int(canonical)),
     })
@@ -781,6 +783,41 @@ sparse_case("sparse_csf_index_out_of_shape",
 sparse_case("sparse_csf_levels_mismatch",
             csf_message(CSF_IPTR, CSF_IDX + [[0, 0]], [0, 1], [1.5, -2.0], (3, 4)), "SparseLength",
             "CSF with 3 indices buffers on a 2-d tensor")
+# Declared sizes larger than the bytes present (issue 10): each must be refused before any loop
+# runs over it, in time bounded by the message's bytes. A 0-d COO has no coordinate bytes, so
+# only its values bound its non_zero_length.
+sparse_case("sparse_coo_0d_valid", coo_message(coords=[()], values=[2.5], shape=()), "ok",
+            "control: a 0-d float64 COO with its one value (no coordinate bytes)")
+sparse_case("sparse_coo_0d_nnz_2_pow_40", coo_message(coords=[()], values=[2.5], shape=(),
+                                                      nnz=2**40), "DataLength",
+            "0-d COO declaring 2^40 values over 8 bytes of values (once a 2^40-step loop)")
+sparse_case("sparse_coo_0d_nnz_i64_max", coo_message(coords=[()], values=[2.5], shape=(),
+                                                     nnz=I64_MAX), "Overflow",
+            "0-d COO declaring i64::MAX values: their byte size overflows")
+sparse_case("sparse_coo_zero_axis_nnz_2_pow_40",
+            coo_message(coords=[], values=[], shape=(0, 3), nnz=2**40), "DataLength",
+            "COO of shape (0, 3) declaring 2^40 values over an empty body")
+sparse_case("sparse_csr_nnz_2_pow_40",
+            csr_message([0, 1, 1, 2], [1, 3], [1.5, -2.0], nnz=2**40), "SparseLength",
+            "CSR declaring 2^40 values over 16 bytes of indices")
+sparse_case("sparse_csc_nnz_2_pow_40",
+            csr_message([0, 1, 1, 1, 2], [1, 2], [1.5, -2.0], axis=1, nnz=2**40),
+            "SparseLength", "CSC declaring 2^40 values over 16 bytes of indices")
+sparse_case("sparse_csr_rows_2_pow_40",
+            csr_message([0, 1, 1, 2], [1, 3], [1.5, -2.0], shape=(2**40, 4)), "SparseLength",
+            "CSR of 2^40 rows over an indptr of 4 values")
+sparse_case("sparse_csc_columns_2_pow_40",
+            csr_message([0, 1, 1, 2], [1, 3], [1.5, -2.0], shape=(4, 2**40), axis=1),
+            "SparseLength", "CSC of 2^40 columns over an indptr of 4 values")
+sparse_case("sparse_csf_nnz_2_pow_40",
+            csf_message(CSF_IPTR, CSF_IDX, [0, 1], [1.5, -2.0], (3, 4), nnz=2**40),
+            "SparseLength", "CSF declaring 2^40 values, its last level holding 2")
+sparse_case("sparse_csf_one_dimension",
+            csf_message([], [[0, 2]], [0], [1.5, -2.0], (3,)), "SparseShape",
+            "a CSF index on a 1-d tensor")
+sparse_case("sparse_coo_0d_csr_index",
+            csr_message([0, 1], [0], [1.5], shape=()), "SparseShape",
+            "a CSR index on a 0-d tensor")
 sparse_case("sparse_index_type_none",
             sparse_message("float64", (3, 4), 2, 0, Table({}), bytes(48), (32, 16)),
             "UnsupportedSparseIndex", "sparseIndex_type NONE",

@@ -70,6 +70,8 @@ export TENSOR_IPC_RUST_BIN="$root/target/release"
 
 tests="$root/bindings/python/tests"
 echo "== pytest: $("$venv/bin/python" -c 'import sys, numpy, pyarrow; print("Python", sys.version.split()[0], "numpy", numpy.__version__, "pyarrow", pyarrow.__version__)')"
-(cd "$tests" && "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$@")
+rm -rf "$root/target/pytest-tmp" && mkdir -p "$root/target/pytest-tmp"
+# --basetemp keeps pytest's temporary folders under target/ (nothing left in /tmp).
+(cd "$tests" && "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider --basetemp="$root/target/pytest-tmp/current" "$@")
 echo "== pytest: $("$venv_np1/bin/python" -c 'import sys, numpy; print("Python", sys.version.split()[0], "numpy", numpy.__version__, "no pyarrow")')"
-(cd "$tests" && "$venv_np1/bin/python" -m pytest -q -rs -p no:cacheprovider -m "not needs_pyarrow" "$@")
+(cd "$tests" && "$venv_np1/bin/python" -m pytest -q -rs -p no:cacheprovider --basetemp="$root/target/pytest-tmp/oldest" -m "not needs_pyarrow" "$@")

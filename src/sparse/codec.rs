@@ -136,6 +136,26 @@ pub(crate) fn decode_sparse_header(sparse: &fb::SparseTensor<'_>) -> Result<Spar
         sparse.type__as_int(),
         sparse.type__as_floating_point(),
     )?;
+    let (shape, dim_names) = decode_sparse_dims(sparse)?;
+    let nnz = sparse.non_zero_length();
+    let non_zero_length = usize::try_from(nnz).map_err(|_| Error::SparseIndexOutOfRange {
+        what: "non_zero_length",
+        position: 0,
+        value: nnz,
+        bound: 0,
+    })?;
+    Ok(SparseTensorHeader {
+        dtype,
+        shape,
+        dim_names,
+        non_zero_length,
+        index: decode_sparse_index(sparse)?,
+        data: sparse.data().into(),
+    })
+}
+
+/// The shape and dimension names of a `SparseTensor` table (no names when all are empty).
+fn decode_sparse_dims(sparse: &fb::SparseTensor<'_>) -> Result<(Vec<usize>, Vec<String>)> {
     let dims = sparse.shape();
     let mut shape = Vec::with_capacity(dims.len());
     let mut dim_names = Vec::with_capacity(dims.len());
@@ -147,13 +167,11 @@ pub(crate) fn decode_sparse_header(sparse: &fb::SparseTensor<'_>) -> Result<Spar
     if dim_names.iter().all(String::is_empty) {
         dim_names.clear();
     }
-    let nnz = sparse.non_zero_length();
-    let non_zero_length = usize::try_from(nnz).map_err(|_| Error::SparseIndexOutOfRange {
-        what: "non_zero_length",
-        position: 0,
-        value: nnz,
-        bound: 0,
-    })?;
+    Ok((shape, dim_names))
+}
+
+/// The sparse index of a `SparseTensor` table, one decoder per format.
+fn decode_sparse_index(sparse: &fb::SparseTensor<'_>) -> Result<SparseIndexHeader> {
     let unsupported = || Error::UnsupportedSparseIndex {
         format: sparse
             .sparseIndex_type()
@@ -161,63 +179,67 @@ pub(crate) fn decode_sparse_header(sparse: &fb::SparseTensor<'_>) -> Result<Spar
             .unwrap_or("unknown")
             .to_owned(),
     };
-    let index = match sparse.sparseIndex_type() {
-        fb::SparseTensorIndex::SparseTensorIndexCOO => {
-            let coo = sparse
+    match sparse.sparseIndex_type() {
+        fb::SparseTensorIndex::SparseTensorIndexCOO => decode_coo_header(
+            sparse
                 .sparseIndex_as_sparse_tensor_index_coo()
-                .ok_or_else(unsupported)?;
-            SparseIndexHeader::Coo {
-                indices_type: decode_int(coo.indicesType())?,
-                indices_strides: coo
-                    .indicesStrides()
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.iter().collect()),
-                indices: coo.indicesBuffer().into(),
-                is_canonical: coo.isCanonical(),
-            }
-        }
-        fb::SparseTensorIndex::SparseMatrixIndexCSX => {
-            let csx = sparse
+                .ok_or_else(unsupported)?,
+        ),
+        fb::SparseTensorIndex::SparseMatrixIndexCSX => decode_csx_header(
+            sparse
                 .sparseIndex_as_sparse_matrix_index_csx()
-                .ok_or_else(unsupported)?;
-            let axis = match csx.compressedAxis() {
-                fb::SparseMatrixCompressedAxis::Row => CompressedAxis::Row,
-                fb::SparseMatrixCompressedAxis::Column => CompressedAxis::Column,
-                other => {
-                    return Err(Error::UnsupportedSparseIndex {
-                        format: format!("SparseMatrixIndexCSX with compressedAxis {}", other.0),
-                    });
-                }
-            };
-            SparseIndexHeader::Csx {
-                axis,
-                indptr_type: decode_int(csx.indptrType())?,
-                indptr: csx.indptrBuffer().into(),
-                indices_type: decode_int(csx.indicesType())?,
-                indices: csx.indicesBuffer().into(),
-            }
-        }
-        fb::SparseTensorIndex::SparseTensorIndexCSF => {
-            let csf = sparse
+                .ok_or_else(unsupported)?,
+        ),
+        fb::SparseTensorIndex::SparseTensorIndexCSF => decode_csf_header(
+            sparse
                 .sparseIndex_as_sparse_tensor_index_csf()
-                .ok_or_else(unsupported)?;
-            SparseIndexHeader::Csf {
-                indptr_type: decode_int(csf.indptrType())?,
-                indptr: csf.indptrBuffers().iter().map(BufferSpec::from).collect(),
-                indices_type: decode_int(csf.indicesType())?,
-                indices: csf.indicesBuffers().iter().map(BufferSpec::from).collect(),
-                axis_order: csf.axisOrder().iter().collect(),
-            }
+                .ok_or_else(unsupported)?,
+        ),
+        _ => Err(unsupported()),
+    }
+}
+
+/// Decodes a `SparseTensorIndexCOO` table (empty strides read as absent: row-major).
+fn decode_coo_header(coo: fb::SparseTensorIndexCOO<'_>) -> Result<SparseIndexHeader> {
+    Ok(SparseIndexHeader::Coo {
+        indices_type: decode_int(coo.indicesType())?,
+        indices_strides: coo
+            .indicesStrides()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.iter().collect()),
+        indices: coo.indicesBuffer().into(),
+        is_canonical: coo.isCanonical(),
+    })
+}
+
+/// Decodes a `SparseMatrixIndexCSX` table.
+fn decode_csx_header(csx: fb::SparseMatrixIndexCSX<'_>) -> Result<SparseIndexHeader> {
+    let axis = match csx.compressedAxis() {
+        fb::SparseMatrixCompressedAxis::Row => CompressedAxis::Row,
+        fb::SparseMatrixCompressedAxis::Column => CompressedAxis::Column,
+        other => {
+            return Err(Error::UnsupportedSparseIndex {
+                format: format!("SparseMatrixIndexCSX with compressedAxis {}", other.0),
+            });
         }
-        _ => return Err(unsupported()),
     };
-    Ok(SparseTensorHeader {
-        dtype,
-        shape,
-        dim_names,
-        non_zero_length,
-        index,
-        data: sparse.data().into(),
+    Ok(SparseIndexHeader::Csx {
+        axis,
+        indptr_type: decode_int(csx.indptrType())?,
+        indptr: csx.indptrBuffer().into(),
+        indices_type: decode_int(csx.indicesType())?,
+        indices: csx.indicesBuffer().into(),
+    })
+}
+
+/// Decodes a `SparseTensorIndexCSF` table.
+fn decode_csf_header(csf: fb::SparseTensorIndexCSF<'_>) -> Result<SparseIndexHeader> {
+    Ok(SparseIndexHeader::Csf {
+        indptr_type: decode_int(csf.indptrType())?,
+        indptr: csf.indptrBuffers().iter().map(BufferSpec::from).collect(),
+        indices_type: decode_int(csf.indicesType())?,
+        indices: csf.indicesBuffers().iter().map(BufferSpec::from).collect(),
+        axis_order: csf.axisOrder().iter().collect(),
     })
 }
 
@@ -286,6 +308,38 @@ fn csf_count(spec: BufferSpec, what: &'static str) -> Result<usize> {
     })
 }
 
+/// The body of a sparse message as its index buffers are read from it: the bytes, whether
+/// misaligned buffers are refused (rather than copied), and the declared non-zero length.
+struct SparseBody<'b, 'a> {
+    body: &'b TensorData<'a>,
+    strict: bool,
+    nnz: usize,
+}
+
+impl<'a> SparseBody<'_, 'a> {
+    /// The bytes `spec` names, checked to lie inside the body and aligned to `width`.
+    fn aligned(
+        &self,
+        spec: BufferSpec,
+        width: usize,
+        what: &'static str,
+    ) -> Result<TensorData<'a>> {
+        let data = slice_body(self.body, spec.offset, spec.length, what)?;
+        align(data, width, self.strict)
+    }
+
+    /// An index vector of `count` elements of `dtype` in the buffer `spec` names.
+    fn index_vector(
+        &self,
+        dtype: DType,
+        spec: BufferSpec,
+        count: usize,
+        what: &'static str,
+    ) -> Result<IndexVector<'a>> {
+        index_vector(self.body, dtype, spec, count, what, self.strict)
+    }
+}
+
 /// Validates a sparse header against its body and assembles the tensor, as Arrow C++
 /// `ReadSparseTensor` does, plus the consistency checks of [`SparseTensor::new`].
 pub(crate) fn sparse_from_header<'a>(
@@ -293,7 +347,6 @@ pub(crate) fn sparse_from_header<'a>(
     body: TensorData<'a>,
     options: &ReadOptions,
 ) -> Result<SparseTensor<'a>> {
-    let strict = options.require_alignment;
     let SparseTensorHeader {
         dtype,
         shape,
@@ -309,171 +362,239 @@ pub(crate) fn sparse_from_header<'a>(
     }
     let ndim = shape.len();
     check_ndim(header_format(&index), ndim)?;
+    let sparse_body = SparseBody {
+        body: &body,
+        strict: options.require_alignment,
+        nnz,
+    };
     let index = match index {
         SparseIndexHeader::Coo {
             indices_type,
             indices_strides,
             indices,
             is_canonical,
-        } => {
-            check_index_type(indices_type)?;
-            let w = indices_type.byte_width();
-            let strides = match indices_strides {
-                None => {
-                    let s = layout::row_major_strides(&[nnz, ndim], w)?;
-                    [s[0], s[1]]
-                }
-                Some(raw) => {
-                    if raw.len() != 2 {
-                        return Err(Error::StridesLengthMismatch {
-                            shape_len: 2,
-                            strides_len: raw.len(),
-                        });
-                    }
-                    let mut s = [0usize; 2];
-                    for (axis, (&stride, out)) in raw.iter().zip(&mut s).enumerate() {
-                        *out = usize::try_from(stride)
-                            .map_err(|_| Error::NegativeStride { axis, stride })?;
-                    }
-                    s
-                }
-            };
-            let coords = slice_body(&body, indices.offset, indices.length, "COO indices")?;
-            let coords = align(coords, w, strict)?;
-            SparseIndex::Coo(CooIndex::unchecked(
-                indices_type,
-                coords,
-                nnz,
-                ndim,
-                strides,
-                is_canonical,
-            )?)
-        }
+        } => coo_from_header(
+            &sparse_body,
+            ndim,
+            indices_type,
+            indices_strides,
+            indices,
+            is_canonical,
+        )?,
         SparseIndexHeader::Csx {
             axis,
             indptr_type,
             indptr,
             indices_type,
             indices,
-        } => {
-            if indptr_type != indices_type {
-                return Err(Error::MismatchedIndexTypes {
-                    indptr: indptr_type,
-                    indices: indices_type,
-                });
-            }
-            let indptr_len = shape[axis.axis()].checked_add(1).ok_or(Error::Overflow {
-                what: "the indptr length",
-            })?;
-            let indices = index_vector(&body, indices_type, indices, nnz, "CSX indices", strict)?;
-            let indptr =
-                index_vector(&body, indptr_type, indptr, indptr_len, "CSX indptr", strict)?;
-            SparseIndex::Csx(CsxIndex::new(axis, indptr, indices)?)
-        }
+        } => csx_from_header(
+            &sparse_body,
+            &shape,
+            axis,
+            (indptr_type, indptr),
+            (indices_type, indices),
+        )?,
         SparseIndexHeader::Csf {
             indptr_type,
             indptr,
             indices_type,
             indices,
             axis_order,
-        } => {
-            if indptr_type != indices_type {
-                return Err(Error::MismatchedIndexTypes {
-                    indptr: indptr_type,
-                    indices: indices_type,
-                });
-            }
-            check_index_type(indices_type)?;
-            if indices.len() != ndim || indptr.len() + 1 != ndim || axis_order.len() != ndim {
-                return Err(Error::SparseLength {
-                    what: "CSF indices buffers / indptr buffers + 1 / axis order entries",
-                    expected: ndim,
-                    found: if indices.len() != ndim {
-                        indices.len()
-                    } else if indptr.len() + 1 != ndim {
-                        indptr.len() + 1
-                    } else {
-                        axis_order.len()
-                    },
-                });
-            }
-            // Record lengths are element counts; check that they agree with each other before
-            // touching the body, so a writer that recorded byte lengths is named as such.
-            let index_counts = indices
-                .iter()
-                .map(|&s| csf_count(s, "CSF indices"))
-                .collect::<Result<Vec<usize>>>()?;
-            let indptr_counts = indptr
-                .iter()
-                .map(|&s| csf_count(s, "CSF indptr"))
-                .collect::<Result<Vec<usize>>>()?;
-            for (level, (&p, &i)) in indptr_counts.iter().zip(&index_counts).enumerate() {
-                if Some(p) != i.checked_add(1) {
-                    return Err(Error::SparseLength {
-                        what: if level == 0 {
-                            "CSF indptr[0] length (indices[0] length + 1; buffer lengths must be element counts)"
-                        } else {
-                            "CSF indptr length (indices length of the same level + 1; buffer lengths must be element counts)"
-                        },
-                        expected: i.saturating_add(1),
-                        found: p,
-                    });
-                }
-            }
-            if index_counts[ndim - 1] != nnz {
-                return Err(Error::SparseLength {
-                    what: "CSF indices of the last level (the non-zero length)",
-                    expected: nnz,
-                    found: index_counts[ndim - 1],
-                });
-            }
-            let byte_spec = |spec: BufferSpec, count: usize, what| -> Result<BufferSpec> {
-                let bytes = count
-                    .checked_mul(indices_type.byte_width())
-                    .and_then(|n| i64::try_from(n).ok())
-                    .ok_or(Error::Overflow { what })?;
-                Ok(BufferSpec {
-                    offset: spec.offset,
-                    length: bytes,
-                })
-            };
-            let mut indptr_vectors = Vec::with_capacity(ndim - 1);
-            for (&spec, &count) in indptr.iter().zip(&indptr_counts) {
-                let spec = byte_spec(spec, count, "CSF indptr")?;
-                indptr_vectors.push(index_vector(
-                    &body,
-                    indptr_type,
-                    spec,
-                    count,
-                    "CSF indptr",
-                    strict,
-                )?);
-            }
-            let mut indices_vectors = Vec::with_capacity(ndim);
-            for (&spec, &count) in indices.iter().zip(&index_counts) {
-                let spec = byte_spec(spec, count, "CSF indices")?;
-                indices_vectors.push(index_vector(
-                    &body,
-                    indices_type,
-                    spec,
-                    count,
-                    "CSF indices",
-                    strict,
-                )?);
-            }
-            let order = axis_order
-                .iter()
-                .map(|&a| usize::try_from(a))
-                .collect::<std::result::Result<Vec<usize>, _>>()
-                .map_err(|_| Error::InvalidAxisOrder {
-                    axis_order: axis_order.iter().map(|&a| i64::from(a)).collect(),
-                })?;
-            SparseIndex::Csf(CsfIndex::new(indptr_vectors, indices_vectors, order)?)
-        }
+        } => csf_from_header(
+            &sparse_body,
+            ndim,
+            (indptr_type, &indptr),
+            (indices_type, &indices),
+            &axis_order,
+        )?,
     };
-    let values = slice_body(&body, data.offset, data.length, "data")?;
-    let values = align(values, dtype.byte_width(), strict)?;
+    let values = sparse_body.aligned(data, dtype.byte_width(), "data")?;
     SparseTensor::new(dtype, shape, index, values, dim_names)
+}
+
+/// The COO index of a message: an `nnz` x `ndim` coordinate matrix with the strides recorded
+/// (row-major when none are).
+fn coo_from_header<'a>(
+    body: &SparseBody<'_, 'a>,
+    ndim: usize,
+    indices_type: DType,
+    indices_strides: Option<Vec<i64>>,
+    indices: BufferSpec,
+    is_canonical: bool,
+) -> Result<SparseIndex<'a>> {
+    check_index_type(indices_type)?;
+    let width = indices_type.byte_width();
+    let strides = coo_strides(indices_strides, body.nnz, ndim, width)?;
+    let coords = body.aligned(indices, width, "COO indices")?;
+    Ok(SparseIndex::Coo(CooIndex::unchecked(
+        indices_type,
+        coords,
+        body.nnz,
+        ndim,
+        strides,
+        is_canonical,
+    )?))
+}
+
+/// The byte strides of a COO coordinate matrix: the two recorded, or row-major.
+fn coo_strides(raw: Option<Vec<i64>>, nnz: usize, ndim: usize, width: usize) -> Result<[usize; 2]> {
+    let Some(raw) = raw else {
+        let s = layout::row_major_strides(&[nnz, ndim], width)?;
+        return Ok([s[0], s[1]]);
+    };
+    if raw.len() != 2 {
+        return Err(Error::StridesLengthMismatch {
+            shape_len: 2,
+            strides_len: raw.len(),
+        });
+    }
+    let mut strides = [0usize; 2];
+    for (axis, (&stride, out)) in raw.iter().zip(&mut strides).enumerate() {
+        *out = usize::try_from(stride).map_err(|_| Error::NegativeStride { axis, stride })?;
+    }
+    Ok(strides)
+}
+
+/// Refuses index buffers of two different types (Arrow C++ reads one type for both).
+fn check_same_index_types(indptr: DType, indices: DType) -> Result<()> {
+    if indptr == indices {
+        Ok(())
+    } else {
+        Err(Error::MismatchedIndexTypes { indptr, indices })
+    }
+}
+
+/// The CSR or CSC index of a message: `shape[axis] + 1` offsets and `nnz` indices.
+fn csx_from_header<'a>(
+    body: &SparseBody<'_, 'a>,
+    shape: &[usize],
+    axis: CompressedAxis,
+    (indptr_type, indptr): (DType, BufferSpec),
+    (indices_type, indices): (DType, BufferSpec),
+) -> Result<SparseIndex<'a>> {
+    check_same_index_types(indptr_type, indices_type)?;
+    let indptr_len = shape[axis.axis()].checked_add(1).ok_or(Error::Overflow {
+        what: "the indptr length",
+    })?;
+    let indices = body.index_vector(indices_type, indices, body.nnz, "CSX indices")?;
+    let indptr = body.index_vector(indptr_type, indptr, indptr_len, "CSX indptr")?;
+    Ok(SparseIndex::Csx(CsxIndex::new(axis, indptr, indices)?))
+}
+
+/// The CSF index of a message: `ndim - 1` indptr levels, `ndim` indices levels, the axis
+/// order. Buffer lengths are element counts, checked against each other and `nnz` first.
+fn csf_from_header<'a>(
+    body: &SparseBody<'_, 'a>,
+    ndim: usize,
+    (indptr_type, indptr): (DType, &[BufferSpec]),
+    (indices_type, indices): (DType, &[BufferSpec]),
+    axis_order: &[i32],
+) -> Result<SparseIndex<'a>> {
+    check_same_index_types(indptr_type, indices_type)?;
+    check_index_type(indices_type)?;
+    check_csf_levels(ndim, indptr.len(), indices.len(), axis_order.len())?;
+    let (indptr_counts, index_counts) = csf_counts(indptr, indices, body.nnz)?;
+    let indptr = csf_vectors(body, indptr_type, indptr, &indptr_counts, "CSF indptr")?;
+    let indices = csf_vectors(body, indices_type, indices, &index_counts, "CSF indices")?;
+    Ok(SparseIndex::Csf(CsfIndex::new(
+        indptr,
+        indices,
+        csf_axis_order(axis_order)?,
+    )?))
+}
+
+/// Refuses a CSF index whose numbers of buffers and axes disagree with `ndim`.
+fn check_csf_levels(ndim: usize, indptr: usize, indices: usize, axis_order: usize) -> Result<()> {
+    let found = if indices != ndim {
+        indices
+    } else if indptr + 1 != ndim {
+        indptr + 1
+    } else if axis_order != ndim {
+        axis_order
+    } else {
+        return Ok(());
+    };
+    Err(Error::SparseLength {
+        what: "CSF indices buffers / indptr buffers + 1 / axis order entries",
+        expected: ndim,
+        found,
+    })
+}
+
+/// The element counts of the CSF indptr and indices buffers, checked to agree with each other
+/// (each level's indptr one longer than its indices) and the last level with `nnz`, before
+/// the body is touched, so a writer that recorded byte lengths is named as such.
+fn csf_counts(
+    indptr: &[BufferSpec],
+    indices: &[BufferSpec],
+    nnz: usize,
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    let index_counts = indices
+        .iter()
+        .map(|&s| csf_count(s, "CSF indices"))
+        .collect::<Result<Vec<usize>>>()?;
+    let indptr_counts = indptr
+        .iter()
+        .map(|&s| csf_count(s, "CSF indptr"))
+        .collect::<Result<Vec<usize>>>()?;
+    for (level, (&p, &i)) in indptr_counts.iter().zip(&index_counts).enumerate() {
+        if Some(p) != i.checked_add(1) {
+            return Err(Error::SparseLength {
+                what: if level == 0 {
+                    "CSF indptr[0] length (indices[0] length + 1; buffer lengths must be element counts)"
+                } else {
+                    "CSF indptr length (indices length of the same level + 1; buffer lengths must be element counts)"
+                },
+                expected: i.saturating_add(1),
+                found: p,
+            });
+        }
+    }
+    match index_counts.last() {
+        Some(&last) if last != nnz => Err(Error::SparseLength {
+            what: "CSF indices of the last level (the non-zero length)",
+            expected: nnz,
+            found: last,
+        }),
+        _ => Ok(()),
+    }?;
+    Ok((indptr_counts, index_counts))
+}
+
+/// One index vector per CSF level: `counts[level]` elements of `dtype` at each record's offset.
+fn csf_vectors<'a>(
+    body: &SparseBody<'_, 'a>,
+    dtype: DType,
+    specs: &[BufferSpec],
+    counts: &[usize],
+    what: &'static str,
+) -> Result<Vec<IndexVector<'a>>> {
+    specs
+        .iter()
+        .zip(counts)
+        .map(|(&spec, &count)| {
+            let bytes = count
+                .checked_mul(dtype.byte_width())
+                .and_then(|n| i64::try_from(n).ok())
+                .ok_or(Error::Overflow { what })?;
+            let spec = BufferSpec {
+                offset: spec.offset,
+                length: bytes,
+            };
+            body.index_vector(dtype, spec, count, what)
+        })
+        .collect()
+}
+
+/// The CSF axis order as axes, refusing negative entries.
+fn csf_axis_order(axis_order: &[i32]) -> Result<Vec<usize>> {
+    axis_order
+        .iter()
+        .map(|&a| usize::try_from(a))
+        .collect::<std::result::Result<Vec<usize>, _>>()
+        .map_err(|_| Error::InvalidAxisOrder {
+            axis_order: axis_order.iter().map(|&a| i64::from(a)).collect(),
+        })
 }
 
 /// Reads one sparse tensor with the default [`ReadOptions`], zero-copy.

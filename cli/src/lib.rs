@@ -17,9 +17,11 @@
 //! objects read with ranged GETs ([`tensor_ipc_object_store::ObjectStoreSource`]), so
 //! `inspect` never reads a tensor body, and `convert` copies each data byte once, from the
 //! input into the output; between two files, a body that goes out unchanged is copied file to
-//! file by the kernel ([`tensor_ipc_file::FileSink::copying_from`]: `copy_file_range`, or
-//! `pread`/`pwrite` through a 1 MiB buffer), so the input mapping is not faulted in and a
-//! conversion's peak memory stays a few MiB whatever the file size. Outputs appear whole or not
+//! file by the kernel ([`tensor_ipc_file::FileSink::copying_from`]: `copy_file_range` where the
+//! offsets agree within a page, else `pwrite` from the input mapping 2 MiB at a time, each
+//! window's pages mapped in by one `madvise` and unmapped after), so the input mapping is never
+//! faulted in page by page and a conversion's peak memory stays a few MiB whatever the file
+//! size. Outputs appear whole or not
 //! at all: a file is written as a temporary file in its destination's directory and put into
 //! place ([`tensor_ipc_file::FileSink::create_atomic`]; the temporary file has no name where
 //! the file system allows, so a failed, interrupted or killed command leaves nothing behind),

@@ -27,7 +27,8 @@ def passed(output):
     """The tests reported PASSED (``Class::test`` or ``test``), and the summary line."""
     names = set()
     for line in output.splitlines():
-        m = re.match(r"PASSED \S+?\.py::(\S+)", line)
+        # `PASSED path.py::Class::test`, or `PASSED ::Class::test` under --pyargs.
+        m = re.match(r"PASSED (?:\S*?\.py)?::(\S+)", line)
         if m:
             names.add(m.group(1))
     summary = [l for l in output.splitlines() if re.search(r"\d+ passed", l)]

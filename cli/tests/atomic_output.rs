@@ -76,20 +76,24 @@ fn a_conversion_that_fails_while_writing_leaves_the_directory_as_it_was() {
     assert!(std::fs::metadata(&output).unwrap().len() > 8 << 20);
 }
 
-/// Whether the process has a file open in `dir` other than `except` (its temporary output;
-/// an `O_TMPFILE` shows as `DIR/#INODE (deleted)`).
-fn writes_in(pid: u32, dir: &Path, except: &Path) -> bool {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
+/// The file the process has open in `dir` other than `except` (its temporary output; an
+/// `O_TMPFILE` shows as `DIR/#INODE (deleted)`, a named one by its name), if any.
+fn writes_in(pid: u32, dir: &Path, except: &Path) -> Option<PathBuf> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
     fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
-        .any(|target: PathBuf| target.starts_with(dir) && target != except)
+        .find(|target: &PathBuf| target.starts_with(dir) && target != except)
 }
 
 /// Kills conversions with SIGTERM and SIGINT once their output is open, and checks that each
-/// died of the signal and left the directory as it was.
+/// died of the signal and left the directory as it was: with the `O_TMPFILE` output (which
+/// has no name to remove) and with the named temporary file the signal handler removes.
 #[test]
 fn a_conversion_killed_while_writing_leaves_nothing_behind() {
+    killed_conversions_leave_nothing_behind(false);
+    killed_conversions_leave_nothing_behind(true);
+}
+
+fn killed_conversions_leave_nothing_behind(named: bool) {
     use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.arrow_tensor");
@@ -103,24 +107,38 @@ fn a_conversion_killed_while_writing_leaves_nothing_behind() {
         .take(6)
         .enumerate()
     {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["convert".as_ref(), input.as_os_str(), output.as_os_str()])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        if named {
+            command.env(tensor_ipc_file::NAMED_TEMPORARIES_VAR, "1");
+        }
+        let mut child = command.spawn().unwrap();
         let started = Instant::now();
-        while !writes_in(child.id(), dir.path(), &input)
+        let mut open = None;
+        while open.is_none()
             && started.elapsed() < Duration::from_secs(20)
             && child.try_wait().unwrap().is_none()
         {
+            open = writes_in(child.id(), dir.path(), &input);
             std::thread::sleep(Duration::from_micros(200));
+        }
+        if let Some(open) = &open {
+            // The temporary file is the kind asked for.
+            let name = open.file_name().unwrap().to_string_lossy().into_owned();
+            assert_eq!(
+                name.starts_with(".out.npy."),
+                named,
+                "round {round}: {name}"
+            );
         }
         // Later and later into the write.
         std::thread::sleep(Duration::from_millis(2 * round as u64));
         let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
         let _ = rustix::process::kill_process(pid, signal);
         let status = child.wait().unwrap();
-        eprintln!("round {round}: {signal:?}: {status:?}");
+        eprintln!("named {named}, round {round}: {signal:?}: {status:?}");
         if status.signal() == Some(signal.as_raw()) {
             killed += 1;
         }
@@ -137,6 +155,6 @@ fn a_conversion_killed_while_writing_leaves_nothing_behind() {
     }
     assert!(
         killed >= 3,
-        "only {killed} of 6 conversions were killed mid-way"
+        "only {killed} of 6 conversions were killed mid-way (named {named})"
     );
 }

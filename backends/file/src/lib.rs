@@ -40,7 +40,7 @@ use tensor_ipc::{
 use tensor_ipc_memory::BufferSource;
 
 use temporary::Temporary;
-pub use temporary::remove_temporaries_on_signals;
+pub use temporary::{NAMED_TEMPORARIES_VAR, remove_temporaries_on_signals};
 
 /// The most bytes of a gathered (non-contiguous) body staged in memory at once: the body is
 /// gathered a piece at a time into a buffer of this size, each piece written before the next.

@@ -39,10 +39,17 @@ pub(crate) enum Temporary {
     Named(PathBuf),
 }
 
+/// Set (to anything) in the environment, atomic sinks use a named temporary file even where
+/// `O_TMPFILE` works: for file systems that accept `O_TMPFILE` but cannot link it into place,
+/// and to test the named path.
+pub const NAMED_TEMPORARIES_VAR: &str = "TENSOR_IPC_NAMED_TEMPORARIES";
+
 /// Creates the temporary file for `target` (whose directory is `dir` and file name `name`).
 pub(crate) fn create(dir: &Path, name: &OsStr) -> io::Result<(File, Temporary)> {
-    if let Some(file) = create_anonymous(dir)? {
-        return Ok((file, Temporary::Anonymous));
+    if std::env::var_os(NAMED_TEMPORARIES_VAR).is_none() {
+        if let Some(file) = create_anonymous(dir)? {
+            return Ok((file, Temporary::Anonymous));
+        }
     }
     create_named(dir, name)
 }

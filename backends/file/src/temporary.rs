@@ -46,10 +46,10 @@ pub const NAMED_TEMPORARIES_VAR: &str = "TENSOR_IPC_NAMED_TEMPORARIES";
 
 /// Creates the temporary file for `target` (whose directory is `dir` and file name `name`).
 pub(crate) fn create(dir: &Path, name: &OsStr) -> io::Result<(File, Temporary)> {
-    if std::env::var_os(NAMED_TEMPORARIES_VAR).is_none() {
-        if let Some(file) = create_anonymous(dir)? {
-            return Ok((file, Temporary::Anonymous));
-        }
+    if std::env::var_os(NAMED_TEMPORARIES_VAR).is_none()
+        && let Some(file) = create_anonymous(dir)?
+    {
+        return Ok((file, Temporary::Anonymous));
     }
     create_named(dir, name)
 }

@@ -234,6 +234,12 @@ impl Plane {
         for c0 in (0..full_cols).step_by(block_cols) {
             for r0 in (0..full_rows).step_by(block_rows) {
                 let at = base + r0 * W + c0 * self.col_stride;
+                // The band reads `block_cols` streams, more than the hardware prefetcher
+                // follows: ask for each stream's line TRANSPOSE_PREFETCH_AHEAD bytes on.
+                let ahead = at + TRANSPOSE_PREFETCH_AHEAD;
+                for c in 0..block_cols {
+                    store::prefetch(src, ahead + c * self.col_stride);
+                }
                 match kernels {
                     KernelChoice::Auto => {
                         store::transpose_block::<W, { TRANSPOSE_BLOCK_ROWS * 64 }>(
@@ -283,6 +289,10 @@ impl Plane {
         }
     }
 }
+
+/// How far down its column each source stream of a transpose is prefetched: a few blocks of
+/// the narrowest elements ahead.
+const TRANSPOSE_PREFETCH_AHEAD: usize = 256;
 
 /// The most rows of a transpose block (the block is this many destination cache lines).
 const TRANSPOSE_BLOCK_ROWS: usize = 64;

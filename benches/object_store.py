@@ -12,7 +12,9 @@ alternating the two clients so that both see the same machine:
 * read: ``read_tensor`` through ``ObjectStoreSource`` (header, then the body into one
   aligned allocation) vs ``download_file`` of the same object to a file;
 * inspect: open + ``read_message_header`` until the end on a 1 GiB object and on a 1 KiB
-  one, with the 4 KiB first window ``tensor-ipc inspect`` uses (each process start included).
+  one, with the 4 KiB first window ``tensor-ipc inspect`` uses (each process start included),
+  beside boto3's ranged GET of the same 4 KiB of each object: the server's own cost of
+  serving the first bytes of a large object, which no client can go below.
 
 Prints medians (MiB/s, ms) and the ratios: backend / boto3 throughput (>= 1.0 is the
 target both ways) and inspect(1 GiB) / inspect(1 KiB) (1.0: the body is never fetched).
@@ -94,10 +96,17 @@ def main():
         ours(env, "write", small, "1K")
         # As `tensor-ipc inspect` reads: a 4 KiB first window (no body follows).
         headers_env = dict(env, TENSOR_IPC_READ_AHEAD="4K")
-        rows["inspect_big"], rows["inspect_small"] = [], []
+        # The server's own floor: boto3's ranged GET of the same first 4 KiB of each object.
+        def first_window(key):
+            return timed(lambda: s3.get_object(Bucket=bucket, Key=key,
+                                               Range="bytes=0-4095")["Body"].read())
+        for key in ("inspect_big", "inspect_small", "range_big_boto3", "range_small_boto3"):
+            rows[key] = []
         for _ in range(max(3 * args.rounds, 9)):
             rows["inspect_big"].append(ours(headers_env, "inspect", big))
             rows["inspect_small"].append(ours(headers_env, "inspect", small))
+            rows["range_big_boto3"].append(first_window("bench/big"))
+            rows["range_small_boto3"].append(first_window("bench/small"))
     finally:
         subprocess.run(["bash", SERVER, "stop", os.path.join(work, "server")], check=False)
         subprocess.run(["rm", "-rf", work], check=False)
@@ -110,12 +119,18 @@ def main():
     print(f"{'row':<30}{'median':>12}{'MiB/s':>10}")
     for key in ("write_ours", "write_boto3", "read_ours", "read_boto3"):
         print(f"{key:<30}{med[key] * 1e3:>10.0f}ms{mibs / med[key]:>10.0f}")
-    for key in ("inspect_big", "inspect_small"):
+    for key in ("inspect_big", "inspect_small", "range_big_boto3", "range_small_boto3"):
         print(f"{key:<30}{med[key] * 1e3:>10.2f}ms")
     ratios = {
         "write backend/boto3 (throughput)": med["write_boto3"] / med["write_ours"],
         "read backend/boto3 (throughput)": med["read_boto3"] / med["read_ours"],
         f"inspect {args.inspect_mib} MiB / 1 KiB (time)": med["inspect_big"] / med["inspect_small"],
+        f"boto3 4 KiB range, {args.inspect_mib} MiB / 1 KiB object (time)":
+            med["range_big_boto3"] / med["range_small_boto3"],
+        f"inspect {args.inspect_mib} MiB - boto3 range of it (ms)":
+            (med["inspect_big"] - med["range_big_boto3"]) * 1e3,
+        "inspect 1 KiB - boto3 range of it (ms)":
+            (med["inspect_small"] - med["range_small_boto3"]) * 1e3,
     }
     for name, ratio in ratios.items():
         print(f"{name:<44}{ratio:>6.2f}x")

@@ -45,15 +45,13 @@ pub fn object_hash(data: &[u8], metadata: &[u8]) -> u64 {
     combine(&hashes, metadata)
 }
 
-/// Bytes copied (and then hashed, while still in cache) per step of [`copy_and_hash`].
-const PIECE: usize = 256 << 10;
-
 /// Data sizes from this one up are hashed (and copied) on several threads.
 const THREADED_THRESHOLD: usize = 8 << 20;
 
 /// Copies `parts`, one after another, into `dst` (whose length must be the sum of theirs) and
-/// returns [`object_hash`]`(dst, metadata)`, computed on each piece right after it is copied,
-/// while it is still in the CPU cache, instead of reading `dst` again afterwards. Large data is
+/// returns [`object_hash`]`(dst, metadata)`, computed on the bytes as they are copied (one
+/// pass: each 32-byte stripe loaded once, stored, and folded into the hash), instead of
+/// reading `dst` again afterwards. Large data is
 /// copied and hashed on up to 8 threads, one run of the digest's chunks each.
 ///
 /// # Panics
@@ -62,8 +60,8 @@ pub(crate) fn copy_and_hash(dst: &mut [u8], parts: &[&[u8]], metadata: &[u8]) ->
     let total: usize = parts.iter().map(|p| p.len()).sum();
     assert_eq!(total, dst.len(), "parts must fill the destination exactly");
     if dst.len() < PARALLEL_THRESHOLD {
-        let mut state = Xxh64::new(0);
-        copy_range(parts, 0, dst, |piece| state.update(piece));
+        let mut state = CopyingXxh64::new();
+        copy_range(parts, 0, dst, |dst, src| state.copy(dst, src));
         state.update(metadata);
         return state.digest();
     }
@@ -89,12 +87,8 @@ pub(crate) fn copy_and_hash(dst: &mut [u8], parts: &[&[u8]], metadata: &[u8]) ->
         for (k, out) in run.zip(outs) {
             let (part, tail) = std::mem::take(&mut mine).split_at_mut(bounds[k + 1] - bounds[k]);
             mine = tail;
-            let mut state = Xxh64::new(0);
-            let mut start = bounds[k];
-            for piece in part.chunks_mut(PIECE) {
-                copy_range(parts, start, piece, |p| state.update(p));
-                start += piece.len();
-            }
+            let mut state = CopyingXxh64::new();
+            copy_range(parts, bounds[k], part, |dst, src| state.copy(dst, src));
             *out = state.digest();
         }
     });
@@ -170,9 +164,14 @@ fn combine(hashes: &[u64; PARTS], metadata: &[u8]) -> u64 {
     state.digest()
 }
 
-/// Copies bytes `start..start + dst.len()` of the concatenation of `parts` into `dst`, and
-/// hands each copied source slice to `seen`, in order.
-fn copy_range(parts: &[&[u8]], start: usize, dst: &mut [u8], mut seen: impl FnMut(&[u8])) {
+/// Copies bytes `start..start + dst.len()` of the concatenation of `parts` into `dst` by
+/// handing each source slice, in order, to `copy` with the stretch of `dst` it fills.
+fn copy_range(
+    parts: &[&[u8]],
+    start: usize,
+    dst: &mut [u8],
+    mut copy: impl FnMut(&mut [u8], &[u8]),
+) {
     let mut skip = start;
     let mut at = 0;
     for part in parts {
@@ -185,9 +184,156 @@ fn copy_range(parts: &[&[u8]], start: usize, dst: &mut [u8], mut seen: impl FnMu
         }
         let src = &part[skip..part.len().min(skip + dst.len() - at)];
         skip = 0;
-        dst[at..at + src.len()].copy_from_slice(src);
-        seen(src);
+        copy(&mut dst[at..at + src.len()], src);
         at += src.len();
+    }
+}
+
+const PRIME1: u64 = 0x9E37_79B1_85EB_CA87;
+const PRIME2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+const PRIME3: u64 = 0x1656_67B1_9E37_79F9;
+const PRIME4: u64 = 0x85EB_CA77_C2B2_AE63;
+const PRIME5: u64 = 0x27D4_EB2F_1656_67C5;
+
+/// XXH64's stripe: 32 bytes, one 8-byte lane per accumulator.
+const STRIPE: usize = 32;
+
+/// A streaming XXH64 (seed 0) that also copies what it hashes: [`copy`](Self::copy) loads
+/// each 32-byte stripe of the source once, stores it to the destination and folds it into
+/// the four accumulators, so the copy's memory traffic and the hash's arithmetic overlap in
+/// one pass. Equal to `xxhash_rust::xxh64::xxh64` of everything fed (tested).
+struct CopyingXxh64 {
+    acc: [u64; 4],
+    total: u64,
+    pending: [u8; STRIPE],
+    pending_len: usize,
+}
+
+fn xxh64_round(acc: u64, lane: u64) -> u64 {
+    acc.wrapping_add(lane.wrapping_mul(PRIME2))
+        .rotate_left(31)
+        .wrapping_mul(PRIME1)
+}
+
+fn lane(bytes: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+}
+
+impl CopyingXxh64 {
+    fn new() -> Self {
+        CopyingXxh64 {
+            acc: [
+                PRIME1.wrapping_add(PRIME2),
+                PRIME2,
+                0,
+                0u64.wrapping_sub(PRIME1),
+            ],
+            total: 0,
+            pending: [0; STRIPE],
+            pending_len: 0,
+        }
+    }
+
+    fn stripe(&mut self, bytes: &[u8]) {
+        for (i, acc) in self.acc.iter_mut().enumerate() {
+            *acc = xxh64_round(*acc, lane(bytes, i));
+        }
+    }
+
+    /// Copies `src` into `dst` (of the same length) and hashes it.
+    fn copy(&mut self, dst: &mut [u8], src: &[u8]) {
+        let (dst, src) = self.fill_pending(dst, src);
+        if src.is_empty() {
+            return; // a partial stripe may still be pending
+        }
+        let whole = src.len() / STRIPE * STRIPE;
+        for (out, stripe) in dst[..whole]
+            .chunks_exact_mut(STRIPE)
+            .zip(src[..whole].chunks_exact(STRIPE))
+        {
+            let lanes: [u64; 4] = std::array::from_fn(|i| lane(stripe, i));
+            for (i, (acc, &l)) in self.acc.iter_mut().zip(&lanes).enumerate() {
+                out[8 * i..8 * i + 8].copy_from_slice(&l.to_le_bytes());
+                *acc = xxh64_round(*acc, l);
+            }
+        }
+        dst[whole..].copy_from_slice(&src[whole..]);
+        self.pending[..src.len() - whole].copy_from_slice(&src[whole..]);
+        self.pending_len = src.len() - whole;
+    }
+
+    /// Hashes `src` without copying it.
+    fn update(&mut self, src: &[u8]) {
+        let mut scratch = [0u8; STRIPE];
+        for piece in src.chunks(STRIPE) {
+            self.copy(&mut scratch[..piece.len()], piece);
+        }
+    }
+
+    /// Counts `src` and completes a pending partial stripe from its start (copying those
+    /// bytes to `dst`); returns what is left of both (nothing while the stripe stays partial).
+    fn fill_pending<'d, 's>(
+        &mut self,
+        dst: &'d mut [u8],
+        src: &'s [u8],
+    ) -> (&'d mut [u8], &'s [u8]) {
+        assert_eq!(dst.len(), src.len(), "a copy fills its destination exactly");
+        self.total = self.total.wrapping_add(src.len() as u64);
+        if self.pending_len == 0 {
+            return (dst, src);
+        }
+        let n = (STRIPE - self.pending_len).min(src.len());
+        dst[..n].copy_from_slice(&src[..n]);
+        self.pending[self.pending_len..self.pending_len + n].copy_from_slice(&src[..n]);
+        self.pending_len += n;
+        if self.pending_len == STRIPE {
+            let pending = self.pending;
+            self.stripe(&pending);
+            self.pending_len = 0;
+        }
+        (&mut dst[n..], &src[n..])
+    }
+
+    /// The hash of everything fed.
+    fn digest(&self) -> u64 {
+        let [v1, v2, v3, v4] = self.acc;
+        let mut h = if self.total >= STRIPE as u64 {
+            let mut h = v1
+                .rotate_left(1)
+                .wrapping_add(v2.rotate_left(7))
+                .wrapping_add(v3.rotate_left(12))
+                .wrapping_add(v4.rotate_left(18));
+            for v in self.acc {
+                h = (h ^ xxh64_round(0, v))
+                    .wrapping_mul(PRIME1)
+                    .wrapping_add(PRIME4);
+            }
+            h
+        } else {
+            PRIME5 // the seed (0) + PRIME5
+        };
+        h = h.wrapping_add(self.total);
+        let mut rest = &self.pending[..self.pending_len];
+        while rest.len() >= 8 {
+            h ^= xxh64_round(0, lane(rest, 0));
+            h = h.rotate_left(27).wrapping_mul(PRIME1).wrapping_add(PRIME4);
+            rest = &rest[8..];
+        }
+        if rest.len() >= 4 {
+            let word = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+            h ^= u64::from(word).wrapping_mul(PRIME1);
+            h = h.rotate_left(23).wrapping_mul(PRIME2).wrapping_add(PRIME3);
+            rest = &rest[4..];
+        }
+        for &byte in rest {
+            h ^= u64::from(byte).wrapping_mul(PRIME5);
+            h = h.rotate_left(11).wrapping_mul(PRIME1);
+        }
+        h ^= h >> 33;
+        h = h.wrapping_mul(PRIME2);
+        h ^= h >> 29;
+        h = h.wrapping_mul(PRIME3);
+        h ^ (h >> 32)
     }
 }
 
@@ -216,6 +362,28 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_copying_hasher_is_xxh64_for_any_split() {
+        let data: Vec<u8> = (0..3000u32).map(|i| (i * 131 + 17) as u8).collect();
+        for len in (0..100).chain([127, 128, 1000, 2999, 3000]) {
+            let src = &data[..len];
+            for step in [1, 3, 7, 31, 32, 33, 64, 1000, 4096] {
+                let mut state = CopyingXxh64::new();
+                let mut dst = vec![0u8; len];
+                for (d, s) in dst.chunks_mut(step).zip(src.chunks(step)) {
+                    state.copy(d, s);
+                }
+                assert_eq!(dst, src, "copy, len {len} step {step}");
+                let expected = xxhash_rust::xxh64::xxh64(src, 0);
+                assert_eq!(state.digest(), expected, "len {len} step {step}");
+                let mut hashed = CopyingXxh64::new();
+                hashed.update(&src[..len / 2]);
+                hashed.update(&src[len / 2..]);
+                assert_eq!(hashed.digest(), expected, "update, len {len}");
+            }
+        }
+    }
 
     #[test]
     fn small_is_plain_xxh64_of_data_then_metadata() {

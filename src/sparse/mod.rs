@@ -849,8 +849,8 @@ impl<'a> SparseTensor<'a> {
 
     /// The number of elements of the dense tensor.
     pub fn size(&self) -> usize {
-        // Checked at construction.
-        self.shape.iter().product()
+        // Checked at construction to fit (an empty axis makes it 0, whatever the others).
+        layout::element_count(&self.shape).unwrap_or(0)
     }
 
     /// The values buffer (possibly longer than the values).

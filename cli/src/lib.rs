@@ -121,7 +121,7 @@ enum Command {
         /// still has a huge CSR or CSC indptr; a sparse tensor of a huge shape densifies to
         /// a huge .npy); the exact size is computed first and a larger one refused before
         /// anything is allocated or written.
-        #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = parse_size)]
+        #[arg(long, value_name = "BYTES", default_value = "64G", value_parser = tensor_ipc_plasma_store::parse_size)]
         max_output_bytes: u64,
     },
     /// Copy a stream of tensor messages between files, object-store URLs and Plasma objects.
@@ -190,27 +190,6 @@ where
     }
 }
 
-/// Parses a byte size: a plain integer, or one with a `K`, `M`, `G` or `T` suffix (powers of
-/// 1024; `KB`, `KiB` and lower case accepted), as `plasma-store -m` does.
-fn parse_size(text: &str) -> std::result::Result<u64, String> {
-    let t = text.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, suffix) = t.split_at(digits);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}"))?;
-    let shift = match suffix.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        _ => return Err(format!("invalid size suffix in {text:?}")),
-    };
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("size {text:?} overflows"))
-}
-
 /// Prints help or version (status 0), or clap's message on one line (status 2).
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
@@ -249,17 +228,29 @@ fn note(message: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{Cli, Command};
+    use clap::Parser;
+
+    fn max_output_bytes(extra: &[&str]) -> Result<u64, clap::Error> {
+        let args = ["tensor-ipc", "convert", "a.npy", "a.tensor"]
+            .iter()
+            .chain(extra);
+        match Cli::try_parse_from(args)?.command {
+            Command::Convert {
+                max_output_bytes, ..
+            } => Ok(max_output_bytes),
+            _ => unreachable!("parsed a convert command"),
+        }
+    }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("100000000"), Ok(100_000_000));
-        assert_eq!(parse_size("64G"), Ok(64 << 30));
-        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_size("1k"), Ok(1024));
-        assert!(parse_size("1.5G").is_err());
-        assert!(parse_size("G").is_err());
-        assert!(parse_size("-1").is_err());
-        assert!(parse_size("99999999999999T").is_err());
+    fn max_output_bytes_reads_sizes_as_the_store_does() {
+        assert_eq!(max_output_bytes(&[]).unwrap(), 64 << 30);
+        assert_eq!(
+            max_output_bytes(&["--max-output-bytes", "512MiB"]).unwrap(),
+            512 << 20
+        );
+        assert!(max_output_bytes(&["--max-output-bytes", "1.5G"]).is_err());
+        assert!(max_output_bytes(&["--max-output-bytes", "99999999999999T"]).is_err());
     }
 }

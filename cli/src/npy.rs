@@ -313,9 +313,13 @@ impl Parser<'_> {
             // Python 3 rejects `01`; so do we.
             return Err(self.fail("integer with a leading zero"));
         }
+        // numpy's dimensions are `intp` and Arrow's are int64: at most 2^63 - 1 on both
+        // sides ("Maximum allowed dimension exceeded", numpy says of a larger one).
         digits
-            .parse::<usize>()
-            .map_err(|_| self.fail("dimension too large"))
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| self.fail("dimension too large (at most 2^63 - 1)"))
     }
 
     fn tuple(&mut self) -> Result<Vec<usize>> {
@@ -839,12 +843,18 @@ mod tests {
         let mut bad = dict(ok);
         bad[20] = 0xe9;
         assert!(err(&bad).contains("non-ASCII"));
-        // A zero-size axis makes a huge shape harmless.
+        // A zero-size axis makes a huge shape harmless, up to the largest dimension numpy
+        // and Arrow have (found by the npy fuzz target: (0, 2^63) once parsed, and then its
+        // tensor could not be written).
         let p = parse_header(&dict(
-            "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 18446744073709551615)}",
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (0, 9223372036854775807)}",
         ))
         .unwrap();
         assert_eq!(p.data_len, 0);
+        for shape in ["(0, 9223372036854775808)", "(0, 18446744073709551615)"] {
+            let d = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}}}");
+            assert!(err(&dict(&d)).contains("dimension too large"), "{shape}");
+        }
     }
 
     /// The one dtype rule: the canonical form (byte order, kind, size) converts, every other

@@ -458,8 +458,11 @@ def test_a_blocking_get_releases_the_gil(client):
 
 
 BLOCKED_GET = """
-import sys, time, warnings
+import signal, sys, time, warnings
 warnings.simplefilter("ignore")
+# Ctrl-C as in a terminal, even when this test runs as a background job (started by a shell
+# without job control, which makes its children ignore SIGINT; Python then keeps it ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import tensor_ipc.plasma as plasma
 c = plasma.connect(sys.argv[1])
 print("ready", flush=True)

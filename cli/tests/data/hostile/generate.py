@@ -89,6 +89,11 @@ case("rows_2_pow_20_by_0_to_csr_bounded.npy", npy("<f8", (2**20, 0)), "error",
      message="more than the limit of 1048576 bytes")
 case("product_overflow.npy", npy("<f8", (2**32, 2**32)), "error",
      "a shape whose byte size overflows 64 bits", message="too large")
+# Dimensions beyond 2^63 - 1 (numpy's intp, Arrow's int64), harmless beside a zero axis in
+# bytes, refused by numpy and unwritable as Arrow (found by the npy fuzz target).
+for label, shape in [("0_by_2_pow_63", (0, 2**63)), ("u64_max_by_0", (2**64 - 1, 0))]:
+    case(f"dimension_beyond_i64_{label}.npy", npy("<f4", shape), "error",
+         f"float32 {shape}: a dimension numpy and Arrow cannot hold", message="dimension too large")
 
 # Truncated and padded files.
 valid = npy("<f8", (2, 3), struct.pack("<6d", *range(6)))

@@ -1,7 +1,8 @@
 //! The `tensor-ipc` binary with object-store URLs (against the real S3 server that
 //! `.ci/s3-server.sh run` starts, configured through the `AWS_*` environment as a user would)
 //! and Plasma object ids (against this project's `plasma-store`): `convert` and `inspect`
-//! through `s3://`, `cp` between files, URLs and Plasma objects, and their errors.
+//! through `s3://` and a plain `http://` WebDAV server (`.ci/webdav-server.sh run`), `cp`
+//! between files, URLs and Plasma objects, and their errors.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -102,6 +103,38 @@ fn convert_and_inspect_through_s3_urls() {
         std::fs::read(&again).unwrap(),
         std::fs::read(&local).unwrap()
     );
+}
+
+/// A plain `http://` URL of a WebDAV server (`.ci/webdav-server.sh run`): a tensor larger
+/// than one upload part goes up in one PUT (HTTP has no multipart uploads) and comes back
+/// the same.
+#[test]
+fn convert_and_inspect_through_http_urls() {
+    let Ok(endpoint) = std::env::var("TENSOR_IPC_HTTP_ENDPOINT") else {
+        crate::peers::skipped(
+            "the CLI against a real HTTP (WebDAV) server",
+            "TENSOR_IPC_HTTP_ENDPOINT is not set; run through `bash .ci/webdav-server.sh run`",
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let npy_in = npy_file(dir.path(), 2048, 1280); // 20 MiB: more than one 16 MiB part
+    let url = format!("{endpoint}/{}/a.arrow_tensor", unique("http"));
+    let local = dir.path().join("a.arrow_tensor");
+    ok(&[], &["convert", s(&npy_in), &url]);
+    ok(&[], &["convert", s(&npy_in), s(&local)]);
+    assert_eq!(
+        ok(&[], &["inspect", &url]),
+        ok(&[], &["inspect", s(&local)])
+    );
+    let npy_out = dir.path().join("back.npy");
+    ok(&[], &["convert", &url, s(&npy_out)]);
+    assert_eq!(
+        std::fs::read(&npy_out).unwrap(),
+        std::fs::read(&npy_in).unwrap()
+    );
+    let missing = format!("{endpoint}/{}/missing.arrow_tensor", unique("http"));
+    assert!(fails(&[], &["inspect", &missing]).ends_with("no such object"));
 }
 
 #[test]

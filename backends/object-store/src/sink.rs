@@ -26,6 +26,10 @@ const GATHER_PIECE: usize = 1 << 20;
 /// copied once, from its memory into the parts, and never held whole. Messages that all fit in
 /// one part go up with a single PUT on [`finish`](Self::finish).
 ///
+/// A store without multipart uploads (a plain HTTP/WebDAV server: `object_store` answers
+/// `NotImplemented`) gets the whole object in one PUT on `finish` instead: its full parts are
+/// kept in memory, without being copied again, until then.
+///
 /// Nothing is visible under the key until `finish` succeeds. A failed part upload aborts the
 /// upload (the parts sent are discarded) and the sink refuses further writes; dropping a sink
 /// without finishing it aborts too.
@@ -47,6 +51,8 @@ pub struct ObjectStoreSink {
     pending: Option<Pending>,
     /// The multipart upload, once the first part is full.
     upload: Option<WriteMultipart>,
+    /// The full parts kept for one PUT, when the store has no multipart uploads.
+    held: Option<Vec<Bytes>>,
     parts_sent: usize,
     /// Bytes of committed messages.
     len: u64,
@@ -83,6 +89,7 @@ impl ObjectStoreSink {
             part: Vec::new(),
             pending: None,
             upload: None,
+            held: None,
             parts_sent: 0,
             len: 0,
             failed: false,
@@ -125,7 +132,9 @@ impl ObjectStoreSink {
         let put = match self.upload.take() {
             None => {
                 let store = self.storage.store().clone();
-                let payload = PutPayload::from_bytes(last);
+                let mut chunks = self.held.take().unwrap_or_default();
+                chunks.push(last);
+                let payload: PutPayload = chunks.into_iter().collect();
                 block_on(async { store.put(&self.path, payload).await })?
                     .map_err(|e| ObjectStoreError::from_store(&self.url, "put", e))?
             }
@@ -180,6 +189,7 @@ impl ObjectStoreSink {
     fn fail(&mut self, error: impl Into<Error>) -> Error {
         self.failed = true;
         self.part = Vec::new();
+        self.held = None;
         self.pending = None;
         let _ = self.abort_upload();
         error.into()
@@ -291,12 +301,26 @@ impl ObjectStoreSink {
     }
 
     fn upload_part_inner(&mut self, part: Bytes) -> Result<(), ObjectStoreError> {
+        if let Some(held) = self.held.as_mut() {
+            held.push(part);
+            self.parts_sent += 1;
+            return Ok(());
+        }
         let concurrency = self.storage.transfer().concurrency.max(1);
         if self.upload.is_none() {
             let store = self.storage.store().clone();
-            let started = block_on(async { store.put_multipart(&self.path).await })?
-                .map_err(|e| ObjectStoreError::from_store(&self.url, "start upload", e))?;
-            self.upload = Some(WriteMultipart::new_with_chunk_size(started, self.part_size));
+            match block_on(async { store.put_multipart(&self.path).await })? {
+                Ok(started) => {
+                    self.upload = Some(WriteMultipart::new_with_chunk_size(started, self.part_size))
+                }
+                // No multipart uploads here (a plain HTTP server): one PUT on `finish`.
+                Err(object_store::Error::NotImplemented { .. }) => {
+                    self.held = Some(vec![part]);
+                    self.parts_sent += 1;
+                    return Ok(());
+                }
+                Err(e) => return Err(ObjectStoreError::from_store(&self.url, "start upload", e)),
+            }
         }
         let upload = self.upload.as_mut().expect("started above");
         block_on(upload.wait_for_capacity(concurrency))?

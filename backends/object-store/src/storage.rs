@@ -253,6 +253,11 @@ fn build_store(
         }
         ObjectStoreScheme::Http => {
             let mut builder = HttpBuilder::new();
+            if url.scheme() == "http" {
+                // A plain `http://` URL asks for plain HTTP (object_store refuses it unless
+                // allowed, with a bare "builder error" on every request).
+                builder = builder.with_config(object_store::ClientConfigKey::AllowHttp, "true");
+            }
             for (key, value) in client {
                 builder = builder.with_config(key, value);
             }

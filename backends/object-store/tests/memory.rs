@@ -198,6 +198,41 @@ fn large_messages_stream_in_parts_and_appear_on_completion() {
     assert_eq!(object_bytes(&storage, &key), want);
 }
 
+/// A store without multipart uploads (a plain HTTP server): every message still arrives,
+/// in one PUT on `finish` of the parts kept until then, and nothing is visible before.
+#[test]
+fn stores_without_multipart_uploads_get_one_put() {
+    let part = 64 << 10;
+    let transfer = TransferOptions::new().with_part_size(part);
+    let recording = Recording::without_multipart(Arc::new(InMemory::new()));
+    let storage = ObjectStorage::new(recording.clone()).with_transfer(transfer.clone());
+    let key = Path::from("large.tensor");
+    let tensors = [counting(100_000), strided(300, 200), counting(5)];
+    let want = expected_bytes(&tensors);
+    let mut sink = ObjectStoreSink::create(&storage, key.clone());
+    for t in &tensors {
+        sink.write_tensor(t).unwrap();
+    }
+    assert!(!sink.is_multipart());
+    assert!(
+        !storage.exists(&key).unwrap(),
+        "nothing visible before finish"
+    );
+    let info = sink.finish().unwrap();
+    let calls: Vec<Call> = recording
+        .take()
+        .into_iter()
+        .filter(|c| *c != Call::Head)
+        .collect();
+    assert_eq!(calls, [Call::StartUpload, Call::Put { len: want.len() }]);
+    assert_eq!(info.size, want.len() as u64);
+    assert_eq!(object_bytes(&storage, &key), want);
+    // The whole suite, with messages spanning many parts.
+    let recording = Recording::without_multipart(Arc::new(InMemory::new()));
+    let storage = ObjectStorage::new(recording).with_transfer(transfer.with_part_size(100));
+    run_all(&mut Keys::new(storage, "no-multipart"));
+}
+
 #[test]
 fn a_failed_part_aborts_the_upload_and_the_sink() {
     let part = 16 << 10;

@@ -1,8 +1,9 @@
-//! A store wrapper that records every request made through it and can fail one upload
-//! part: how the tests see what the sink and source send.
+//! A store wrapper that records every request made through it, can fail one upload part,
+//! and can have no multipart uploads (as a plain HTTP server): how the tests see what the
+//! sink and source send.
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -32,6 +33,7 @@ pub struct Recording {
     calls: Arc<Mutex<Vec<Call>>>,
     fail_part: Arc<AtomicUsize>,
     parts: Arc<AtomicUsize>,
+    no_multipart: AtomicBool,
 }
 
 impl std::fmt::Display for Recording {
@@ -47,7 +49,15 @@ impl Recording {
             calls: Default::default(),
             fail_part: Arc::new(AtomicUsize::new(0)),
             parts: Arc::new(AtomicUsize::new(0)),
+            no_multipart: AtomicBool::new(false),
         })
+    }
+
+    /// Answers every multipart upload with `NotImplemented`, as object_store's HTTP store does.
+    pub fn without_multipart(inner: Arc<dyn ObjectStore>) -> Arc<Recording> {
+        let recording = Self::new(inner);
+        recording.no_multipart.store(true, Ordering::SeqCst);
+        recording
     }
 
     /// Makes the `n`th part uploaded from now on fail (0: none).
@@ -141,6 +151,12 @@ impl ObjectStore for Recording {
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.record(Call::StartUpload);
+        if self.no_multipart.load(Ordering::SeqCst) {
+            return Err(object_store::Error::NotImplemented {
+                operation: "`put_multipart_opts`".into(),
+                implementer: self.to_string(),
+            });
+        }
         let inner = self.inner.put_multipart_opts(location, opts).await?;
         Ok(Box::new(RecordingUpload {
             inner,

@@ -10,6 +10,8 @@
 #        # exits with CMD's status.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=server-common.sh
+source "$root/.ci/server-common.sh"
 dir="$root/target/azurite"
 container="tensors"
 
@@ -27,7 +29,7 @@ run() {
   mkdir -p "$dir/servers"
   local data port pid
   data="$(mktemp -d "$dir/servers/run.XXXXXX")"
-  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  port="$(free_port)"
   "$dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
     --location "$data" --silent --skipApiVersionCheck >"$data/log" 2>&1 &
   pid=$!
@@ -60,20 +62,7 @@ EOF_NODE
   export AZURE_STORAGE_USE_EMULATOR=true AZURITE_BLOB_STORAGE_URL="$url"
   export TENSOR_IPC_AZURE_CONTAINER="$container"
   echo "azurite: Azure Blob Storage emulator at $url (container $container)" >&2
-  local status=0
-  "$@" || status=$?
-  exit "$status"
+  run_and_exit "$@"
 }
 
-case "${1:-}" in
-  install) install ;;
-  run)
-    shift
-    [[ $# -ge 1 ]] || { echo "usage: $0 run CMD [ARGS...]" >&2; exit 2; }
-    run "$@"
-    ;;
-  *)
-    echo "usage: $0 install | run CMD [ARGS...]" >&2
-    exit 2
-    ;;
-esac
+server_main "$@"

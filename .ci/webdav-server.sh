@@ -10,6 +10,8 @@
 #        # exits with CMD's status.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=server-common.sh
+source "$root/.ci/server-common.sh"
 venv="$root/target/venv-webdav"
 
 install() {
@@ -26,7 +28,7 @@ run() {
   local dir port pid
   dir="$(mktemp -d "$root/target/webdav-servers/run.XXXXXX")"
   mkdir "$dir/root"
-  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  port="$(free_port)"
   "$venv/bin/wsgidav" --host 127.0.0.1 --port "$port" --root "$dir/root" --auth anonymous \
     --no-config -q >"$dir/log" 2>&1 &
   pid=$!
@@ -47,20 +49,7 @@ run() {
   done
   export TENSOR_IPC_HTTP_ENDPOINT="http://127.0.0.1:$port"
   echo "webdav-server: WsgiDAV at $TENSOR_IPC_HTTP_ENDPOINT" >&2
-  local status=0
-  "$@" || status=$?
-  exit "$status"
+  run_and_exit "$@"
 }
 
-case "${1:-}" in
-  install) install ;;
-  run)
-    shift
-    [[ $# -ge 1 ]] || { echo "usage: $0 run CMD [ARGS...]" >&2; exit 2; }
-    run "$@"
-    ;;
-  *)
-    echo "usage: $0 install | run CMD [ARGS...]" >&2
-    exit 2
-    ;;
-esac
+server_main "$@"

@@ -6,12 +6,9 @@
 //! Without a server the tests skip loudly, and fail under `CI`.
 
 use tensor_ipc::conformance::run_all;
-use tensor_ipc::{ReadOptions, Tensor, TensorSinkExt, TensorSourceExt};
-use tensor_ipc_object_store::{
-    ObjectStorage, ObjectStoreSink, ObjectStoreSource, Path, TransferOptions,
-};
+use tensor_ipc_object_store::{ObjectStorage, Path, TransferOptions};
 
-use crate::memory::{Keys, expected_bytes, strided};
+use crate::memory::{Keys, assert_reads_back, contiguous_and_strided, written};
 use crate::s3::unique;
 
 /// The container's URL, or `None` (after saying so) when the tests run without a server.
@@ -48,51 +45,21 @@ fn azure_conforms() {
 #[test]
 fn large_messages_stream_as_blocks_and_appear_on_finish() {
     let Some(url) = container() else { return };
-    let storage = storage(
-        &url,
-        TransferOptions::new()
-            .with_part_size(1 << 20)
-            .with_concurrency(3),
-    );
+    let transfer = TransferOptions::new()
+        .with_part_size(1 << 20)
+        .with_concurrency(3);
+    let storage = storage(&url, transfer);
     let key = Path::from(unique("large"));
-    let tensors = [
-        Tensor::from_vec(
-            (0..3 << 20).map(|i| i as f32).collect::<Vec<_>>(),
-            vec![3 << 20],
-        )
-        .unwrap(),
-        strided(1024, 600),
-    ];
-    let mut sink = ObjectStoreSink::create(&storage, key.clone());
-    for t in &tensors {
-        sink.write_tensor(t).unwrap();
-    }
+    let tensors = contiguous_and_strided(3 << 20, 1024, 600);
+    let sink = written(&storage, &key, &tensors);
     assert!(sink.is_multipart());
-    assert!(
-        !storage.exists(&key).unwrap(),
-        "nothing visible before finish"
-    );
-    let want = expected_bytes(&tensors);
-    assert_eq!(sink.finish().unwrap().size, want.len() as u64);
-
-    let mut source = ObjectStoreSource::open(&storage, key.clone()).unwrap();
-    assert_eq!(source.size(), want.len() as u64);
-    assert_eq!(
-        source.read_tensor().unwrap().as_bytes(),
-        tensors[0].as_bytes()
-    );
-    assert_eq!(
-        source.read_tensor().unwrap().to_vec::<u32>().unwrap(),
-        tensors[1].to_vec::<u32>().unwrap()
-    );
-    let options = ReadOptions::default();
-    assert!(source.read_message_header(&options).unwrap().is_none());
+    sink.finish().unwrap();
+    assert_reads_back(&storage, &key, &tensors);
     storage.delete(&key).unwrap();
 
     // Abandoned after some blocks went up: nothing under the key.
     let key = Path::from(unique("abandoned"));
-    let mut sink = ObjectStoreSink::create(&storage, key.clone());
-    sink.write_tensor(&tensors[0]).unwrap();
+    let sink = written(&storage, &key, &tensors[..1]);
     assert!(sink.is_multipart());
     drop(sink);
     assert!(

@@ -5,12 +5,9 @@
 //! and fail under `CI`.
 
 use tensor_ipc::conformance::run_all;
-use tensor_ipc::{ReadOptions, Tensor, TensorSinkExt, TensorSourceExt};
-use tensor_ipc_object_store::{
-    ObjectStorage, ObjectStoreSink, ObjectStoreSource, Path, TransferOptions,
-};
+use tensor_ipc_object_store::{ObjectStorage, Path, TransferOptions};
 
-use crate::memory::{Keys, expected_bytes, strided};
+use crate::memory::{Keys, assert_reads_back, contiguous_and_strided, written};
 use crate::s3::unique;
 
 /// The server's base URL, or `None` (after saying so) when the tests run without one.
@@ -56,39 +53,10 @@ fn messages_larger_than_a_part_go_up_in_one_put() {
     let Some(endpoint) = server() else { return };
     let storage = storage(&endpoint, TransferOptions::new().with_part_size(1 << 20));
     let key = Path::from(format!("{}/large.tensor", unique("large")));
-    let tensors = [
-        Tensor::from_vec(
-            (0..3 << 20).map(|i| i as f32).collect::<Vec<_>>(),
-            vec![3 << 20],
-        )
-        .unwrap(),
-        strided(1024, 600),
-    ];
-    let mut sink = ObjectStoreSink::create(&storage, key.clone());
-    for t in &tensors {
-        sink.write_tensor(t).unwrap();
-    }
+    let tensors = contiguous_and_strided(3 << 20, 1024, 600);
+    let sink = written(&storage, &key, &tensors);
     assert!(!sink.is_multipart());
-    assert!(
-        !storage.exists(&key).unwrap(),
-        "nothing visible before finish"
-    );
-    let want = expected_bytes(&tensors);
-    assert_eq!(sink.finish().unwrap().size, want.len() as u64);
-
-    let mut source = ObjectStoreSource::open(&storage, key.clone()).unwrap();
-    assert_eq!(source.size(), want.len() as u64);
-    let first = source.read_tensor().unwrap();
-    assert_eq!(first.as_bytes(), tensors[0].as_bytes());
-    let second = source.read_tensor().unwrap();
-    assert_eq!(
-        second.to_vec::<u32>().unwrap(),
-        tensors[1].to_vec::<u32>().unwrap()
-    );
-    let options = ReadOptions::default();
-    assert!(
-        source.read_message_header(&options).unwrap().is_none(),
-        "two messages"
-    );
+    sink.finish().unwrap();
+    assert_reads_back(&storage, &key, &tensors);
     storage.delete(&key).unwrap();
 }

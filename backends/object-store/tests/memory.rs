@@ -98,6 +98,50 @@ pub fn expected_bytes(tensors: &[Tensor<'_>]) -> Vec<u8> {
     bytes
 }
 
+/// A float32 tensor of `len` counting values (written from its own memory) and a `rows x
+/// cols` strided one (gathered), as the large-object tests write them.
+pub fn contiguous_and_strided(len: usize, rows: usize, cols: usize) -> [Tensor<'static>; 2] {
+    let values = (0..len).map(|i| i as f32).collect::<Vec<_>>();
+    [
+        Tensor::from_vec(values, vec![len]).unwrap(),
+        strided(rows, cols),
+    ]
+}
+
+/// A sink for `key` with `tensors` written and not finished: nothing is under the key yet.
+pub fn written(storage: &ObjectStorage, key: &Path, tensors: &[Tensor<'_>]) -> ObjectStoreSink {
+    let mut sink = ObjectStoreSink::create(storage, key.clone());
+    for t in tensors {
+        sink.write_tensor(t).unwrap();
+    }
+    assert!(
+        !storage.exists(key).unwrap(),
+        "nothing visible before finish"
+    );
+    sink
+}
+
+/// Reads the object at `key` back: exactly `tensors`' values and shapes, each body 64-byte
+/// aligned, and then the end of the stream.
+pub fn assert_reads_back(storage: &ObjectStorage, key: &Path, tensors: &[Tensor<'_>]) {
+    let mut source = ObjectStoreSource::open(storage, key.clone()).unwrap();
+    assert_eq!(source.size(), expected_bytes(tensors).len() as u64);
+    for t in tensors {
+        let read = source.read_tensor().unwrap();
+        assert_eq!(read.shape(), t.shape());
+        assert_eq!(read.as_bytes().as_ptr() as usize % 64, 0);
+        assert_eq!(
+            read.to_row_major_bytes().unwrap(),
+            t.to_row_major_bytes().unwrap()
+        );
+    }
+    let options = tensor_ipc::ReadOptions::default();
+    assert!(
+        source.read_message_header(&options).unwrap().is_none(),
+        "nothing more"
+    );
+}
+
 fn object_bytes(storage: &ObjectStorage, key: &Path) -> Vec<u8> {
     let store = storage.store().clone();
     let key = key.clone();
@@ -168,15 +212,8 @@ fn large_messages_stream_in_parts_and_appear_on_completion() {
     let key = Path::from("large.tensor");
     let tensors = [counting(100_000), strided(300, 200), counting(5)];
     let want = expected_bytes(&tensors);
-    let mut sink = ObjectStoreSink::create(&storage, key.clone());
-    for t in &tensors {
-        sink.write_tensor(t).unwrap();
-    }
+    let sink = written(&storage, &key, &tensors);
     assert!(sink.is_multipart());
-    assert!(
-        !storage.exists(&key).unwrap(),
-        "nothing visible before completion"
-    );
     sink.finish().unwrap();
     let calls: Vec<Call> = recording
         .take()
@@ -209,15 +246,8 @@ fn stores_without_multipart_uploads_get_one_put() {
     let key = Path::from("large.tensor");
     let tensors = [counting(100_000), strided(300, 200), counting(5)];
     let want = expected_bytes(&tensors);
-    let mut sink = ObjectStoreSink::create(&storage, key.clone());
-    for t in &tensors {
-        sink.write_tensor(t).unwrap();
-    }
+    let sink = written(&storage, &key, &tensors);
     assert!(!sink.is_multipart());
-    assert!(
-        !storage.exists(&key).unwrap(),
-        "nothing visible before finish"
-    );
     let info = sink.finish().unwrap();
     let calls: Vec<Call> = recording
         .take()

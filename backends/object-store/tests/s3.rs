@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use tensor_ipc::conformance::run_all;
-use tensor_ipc::{Header, ReadOptions, Tensor, TensorSinkExt, TensorSourceExt};
+use tensor_ipc::{Header, ReadOptions, TensorSinkExt, TensorSourceExt};
 use tensor_ipc_object_store::{
     ObjectStorage, ObjectStoreSink, ObjectStoreSource, Path, TransferOptions,
 };
 
-use crate::memory::{Keys, counting, expected_bytes, strided};
+use crate::memory::{
+    Keys, assert_reads_back, contiguous_and_strided, counting, expected_bytes, written,
+};
 use crate::recording::{Call, Recording};
 use crate::server::S3;
 
@@ -55,23 +57,9 @@ fn large_tensors_stream_through_multipart_uploads() {
     );
     let key = Path::from(unique("large"));
     // 24 MiB contiguous (written from its memory) and 6 MiB strided (gathered): five parts.
-    let tensors = [
-        Tensor::from_vec(
-            (0..6 << 20).map(|i| i as f32).collect::<Vec<_>>(),
-            vec![6 << 20],
-        )
-        .unwrap(),
-        strided(1536, 1024),
-    ];
-    let mut sink = ObjectStoreSink::create(&storage, key.clone());
-    for t in &tensors {
-        sink.write_tensor(t).unwrap();
-    }
+    let tensors = contiguous_and_strided(6 << 20, 1536, 1024);
+    let sink = written(&storage, &key, &tensors);
     assert!(sink.is_multipart());
-    assert!(
-        !storage.exists(&key).unwrap(),
-        "nothing visible before completion"
-    );
     let info = sink.finish().unwrap();
     let want = expected_bytes(&tensors);
     assert_eq!(info.size, want.len() as u64);
@@ -88,16 +76,7 @@ fn large_tensors_stream_through_multipart_uploads() {
     assert_eq!(calls.first(), Some(&Call::StartUpload));
     assert_eq!(calls.last(), Some(&Call::Complete));
 
-    let mut source = ObjectStoreSource::open(&storage, key.clone()).unwrap();
-    assert_eq!(source.size(), want.len() as u64);
-    let first = source.read_tensor().unwrap();
-    assert_eq!(first.as_bytes(), tensors[0].as_bytes());
-    assert_eq!(first.as_bytes().as_ptr() as usize % 64, 0);
-    let second = source.read_tensor().unwrap();
-    assert_eq!(
-        second.to_vec::<u32>().unwrap(),
-        tensors[1].to_vec::<u32>().unwrap()
-    );
+    assert_reads_back(&storage, &key, &tensors);
     storage.delete(&key).unwrap();
 }
 

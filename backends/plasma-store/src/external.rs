@@ -5,10 +5,12 @@
 //!
 //! An endpoint may end in `?size=BYTES` (suffixes as for `-m`): the most bytes of spilled
 //! objects the external store holds. Beyond it the store drops the objects spilled longest
-//! ago, with a log line each (see [`crate::state`]). The default for `hashtable://` is twice
-//! the store's capacity (pyarrow 11's own eviction test puts twice the capacity through a
-//! store and reads it all back); `file://` is unbounded by default (the file system's free
-//! space is the bound there, and a spill that does not fit keeps its object in memory).
+//! ago, with a log line each (see [`crate::state`]). The default for `hashtable://` is the
+//! store's capacity, so that memory and table together hold twice the capacity, what pyarrow
+//! 11's own eviction test puts through a store and reads back; `file://` is unbounded by
+//! default (the file system's free space is the bound there, and a spill that does not fit
+//! keeps its object in memory). An object on its way back into memory stops counting when
+//! its restore begins, so for a moment the table holds it beside what its restore evicted.
 //!
 //! # The `file://` format
 //!
@@ -628,8 +630,7 @@ impl ExternalStore for ObjectStoreExternal {
 
 /// Parses an `-e` endpoint: `hashtable://NAME`, `file://DIR`, or any object-store URL
 /// (`s3://bucket/prefix`, `gs://`, `az://`, `http(s)://`, `memory://`), each with an optional
-/// `?size=BYTES` bound. `capacity` is the store's; twice it is the default bound of a hash
-/// table. `shared` (`--write-through`) needs an object store.
+/// `?size=BYTES` bound. `capacity` is the store's, and the default bound of a hash table. `shared` (`--write-through`) needs an object store.
 pub fn from_endpoint(
     endpoint: &str,
     capacity: u64,
@@ -664,7 +665,7 @@ pub fn from_endpoint(
     let local: Option<Arc<dyn ExternalStore>> = match kind {
         "hashtable" => Some(Arc::new(HashTableStore::new(
             url,
-            limit.unwrap_or(capacity.saturating_mul(2)),
+            limit.unwrap_or(capacity),
         ))),
         "file" if !place.is_empty() => Some(
             FileStore::open(PathBuf::from(place), limit)
@@ -707,7 +708,7 @@ mod tests {
             from_endpoint("hashtable://test", 100, false)
                 .unwrap()
                 .limit(),
-            Some(200)
+            Some(100)
         );
         assert_eq!(
             from_endpoint("hashtable://test?size=2K", 100, false)

@@ -82,15 +82,8 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
         for (id, copy) in &work.removals {
             external.remove(id, *copy);
         }
-        let spilled: Vec<(Spill, io::Result<()>)> = work
-            .spills
-            .into_iter()
-            .map(|spill| {
-                let bytes = segment.read(spill.offset, spill.len);
-                let result = external.put(&spill.id, spill.ticket, &spill.object, &bytes);
-                (spill, result)
-            })
-            .collect();
+        // Restores first: the copies they take out make room for the spills in a bounded
+        // external store.
         let restored: Vec<(Restore, io::Result<()>)> = work
             .restores
             .into_iter()
@@ -110,6 +103,15 @@ pub(crate) fn run_external_io(shared: &Shared) -> bool {
                     Ok(())
                 });
                 (restore, result)
+            })
+            .collect();
+        let spilled: Vec<(Spill, io::Result<()>)> = work
+            .spills
+            .into_iter()
+            .map(|spill| {
+                let bytes = segment.read(spill.offset, spill.len);
+                let result = external.put(&spill.id, spill.ticket, &spill.object, &bytes);
+                (spill, result)
             })
             .collect();
         let mut state = shared.lock();

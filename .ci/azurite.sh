@@ -33,12 +33,7 @@ run() {
   "$dir/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$port" \
     --location "$data" --silent --skipApiVersionCheck >"$data/log" 2>&1 &
   pid=$!
-  stop() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    rm -rf "$data"
-  }
-  trap stop EXIT
+  stop_on_exit "$pid" "$data"
   local url="http://127.0.0.1:$port"
   # Creates the container, retrying until the server answers (30 s at most).
   (cd "$dir" && node - "$url" "$container" <<'EOF_NODE'

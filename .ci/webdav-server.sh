@@ -32,12 +32,7 @@ run() {
   "$venv/bin/wsgidav" --host 127.0.0.1 --port "$port" --root "$dir/root" --auth anonymous \
     --no-config -q >"$dir/log" 2>&1 &
   pid=$!
-  stop() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    rm -rf "$dir"
-  }
-  trap stop EXIT
+  stop_on_exit "$pid" "$dir"
   local deadline=$((SECONDS + 30))
   until python3 -c "import socket, sys; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null || (( SECONDS > deadline )); then

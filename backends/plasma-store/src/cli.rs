@@ -46,6 +46,11 @@ struct Args {
     /// before sleeping (0: never poll).
     #[arg(long, value_name = "MICROS", default_value_t = 50)]
     busy_poll: u64,
+    /// Time slice, in microseconds, that a thread serving a client asks the kernel for while
+    /// at most one client per core is connected, so that a request preempts other work on a
+    /// busy machine at once (Linux 6.12 and later; 0: the kernel's default).
+    #[arg(long, value_name = "MICROS", default_value_t = 100)]
+    time_slice: u64,
     /// Up to this many connected clients, each is served by a thread of its own; beyond,
     /// all by a few workers in turn (default: 4 per core; 0: always the workers).
     #[arg(long, value_name = "CLIENTS")]
@@ -89,6 +94,7 @@ where
         .hugepages(args.hugepages)
         .group_access(args.group_access)
         .busy_poll(std::time::Duration::from_micros(args.busy_poll))
+        .time_slice(std::time::Duration::from_micros(args.time_slice))
         .verbose(args.verbose);
     if let Some(m) = args.memory {
         builder = builder.memory(m);

@@ -28,6 +28,7 @@ use tensor_ipc_plasma_protocol::{AnyRequest, Error, MAX_MESSAGE_SIZE};
 use crate::conn::{Buffered, Conn};
 use crate::handlers::handle;
 use crate::log;
+use crate::sched::ThreadSlice;
 use crate::server::{End, Shared};
 use crate::state::ClientId;
 
@@ -233,6 +234,7 @@ fn serve_on_thread(
     conn: &mut Conn,
     request: Option<AnyRequest>,
 ) -> Result<(), End> {
+    let mut slice = ThreadSlice::new(Some(shared.time_slice));
     if let Some(request) = request {
         handle(shared, conn, request)?;
     }
@@ -241,6 +243,7 @@ fn serve_on_thread(
         if !buffered && (!shared.few_clients() || shared.is_stopping()) {
             return Ok(());
         }
+        slice.set(shared.wants_short_slice());
         // Polling only while waiting for a new request: a client trickling a frame byte by
         // byte cannot keep the store polling.
         conn.set_may_poll(!buffered);

@@ -28,6 +28,7 @@ mod event_loop;
 mod external;
 mod handlers;
 mod notify;
+mod sched;
 mod segment;
 mod server;
 mod spill;
@@ -68,6 +69,9 @@ pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
 /// By default, up to this many connected clients per core are each served by a thread of
 /// their own (see [`StoreBuilder::dedicated_clients`]).
 pub const DEDICATED_CLIENTS_PER_CORE: usize = 4;
+/// The time slice a thread serving a client asks the kernel for while at most one client per
+/// core is connected (see [`StoreBuilder::time_slice`]).
+pub const DEFAULT_TIME_SLICE: Duration = Duration::from_micros(100);
 /// The longest busy-poll period a store accepts.
 pub const MAX_BUSY_POLL: Duration = Duration::from_secs(1);
 
@@ -140,6 +144,7 @@ pub struct StoreBuilder {
     write_through: bool,
     prefault: Option<bool>,
     busy_poll: Duration,
+    time_slice: Duration,
     dedicated_clients: Option<usize>,
     notification_memory: usize,
     group_access: bool,
@@ -164,6 +169,7 @@ impl StoreBuilder {
             write_through: false,
             prefault: None,
             busy_poll: DEFAULT_BUSY_POLL,
+            time_slice: DEFAULT_TIME_SLICE,
             dedicated_clients: None,
             notification_memory: DEFAULT_NOTIFICATION_MEMORY,
             group_access: false,
@@ -234,6 +240,22 @@ impl StoreBuilder {
     /// Periods above [`MAX_BUSY_POLL`] are capped to it.
     pub fn busy_poll(mut self, period: Duration) -> Self {
         self.busy_poll = period.min(MAX_BUSY_POLL);
+        self
+    }
+
+    /// The time slice a thread serving a client asks the kernel for while at most one client
+    /// per core is connected (default [`DEFAULT_TIME_SLICE`]; zero keeps the kernel's).
+    ///
+    /// On a machine whose cores are busy with other work, a request wakes the thread that
+    /// serves it, which then waits for the running process's slice to run out. Linux 6.12
+    /// and later let a thread ask for a shorter slice than the default (0.1 ms at the
+    /// least), and preempt a longer-sliced process when woken: the store's threads run for
+    /// microseconds at a time, so the wait goes and nothing else is lost. Beyond one client
+    /// per core the store's own clients fill the cores, and the threads keep the kernel's
+    /// slice (preempting those clients for every request only adds context switches).
+    /// Earlier kernels take the request and ignore it.
+    pub fn time_slice(mut self, slice: Duration) -> Self {
+        self.time_slice = slice;
         self
     }
 
@@ -362,6 +384,7 @@ impl StoreBuilder {
                 server::Config {
                     verbose: self.verbose,
                     busy_poll: self.busy_poll,
+                    time_slice: self.time_slice,
                     dedicated_clients: self.dedicated_clients.unwrap_or_else(|| {
                         DEDICATED_CLIENTS_PER_CORE
                             * std::thread::available_parallelism().map_or(1, |n| n.get())

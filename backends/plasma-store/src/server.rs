@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     connected: AtomicUsize,
     /// Up to this many clients, each is served on a thread of its own.
     max_dedicated: usize,
+    /// The time slice serving threads ask for while few clients are connected.
+    pub(crate) time_slice: Duration,
+    cores: usize,
     pub(crate) events: EventLoop,
 }
 
@@ -50,6 +53,7 @@ pub(crate) struct Shared {
 pub(crate) struct Config {
     pub(crate) verbose: bool,
     pub(crate) busy_poll: Duration,
+    pub(crate) time_slice: Duration,
     pub(crate) dedicated_clients: usize,
 }
 
@@ -65,6 +69,8 @@ impl Shared {
             }),
             connected: AtomicUsize::new(0),
             max_dedicated: config.dedicated_clients,
+            time_slice: config.time_slice,
+            cores,
             state: Mutex::new(state),
             sealed: Condvar::new(),
             io_queued: Condvar::new(),
@@ -93,6 +99,12 @@ impl Shared {
     /// Whether few enough clients are connected for each to have a thread of its own.
     pub(crate) fn few_clients(&self) -> bool {
         self.client_count() <= self.max_dedicated
+    }
+
+    /// Whether a serving thread should have the short time slice: at most one client per
+    /// core is connected (see [`crate::sched::ThreadSlice`]).
+    pub(crate) fn wants_short_slice(&self) -> bool {
+        self.client_count() <= self.cores
     }
 
     /// Shuts every client's socket down (the store is stopping).

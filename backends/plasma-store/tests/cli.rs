@@ -218,3 +218,64 @@ fn write_through_needs_an_object_store() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs an external store"));
 }
+
+/// The time slice (`se.slice`, in ns) of the store's thread named `name`, if it has one.
+fn thread_slice(store: &StoreProcess, name: &str) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", store.child.id())).ok()?;
+    tasks.flatten().find_map(|task| {
+        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+        if comm.trim() != name {
+            return None;
+        }
+        slice_in(&std::fs::read_to_string(task.path().join("sched")).ok()?)
+    })
+}
+
+/// `se.slice` from a `/proc/.../sched` file (Linux 6.6 and later show it).
+fn slice_in(sched: &str) -> Option<u64> {
+    sched
+        .lines()
+        .find_map(|l| l.strip_prefix("se.slice"))
+        .and_then(|v| v.trim_start_matches([' ', ':']).trim().parse().ok())
+}
+
+/// Whether this kernel keeps a thread's own slice (Linux 6.12 and later).
+fn kernel_has_custom_slices() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (6, 12)
+}
+
+#[test]
+fn a_client_thread_has_the_short_slice_while_few_clients_share_the_cores() {
+    let default = std::fs::read_to_string("/proc/thread-self/sched")
+        .ok()
+        .and_then(|s| slice_in(&s));
+    let Some(default) = default.filter(|_| kernel_has_custom_slices()) else {
+        eprintln!("SKIPPED: this kernel keeps no slice of a thread's own (Linux < 6.12)");
+        return;
+    };
+    let store = StoreProcess::start(&["--memory", "4M"], Stdio::null());
+    let mut first = crate::raw_client::Client::connect(&store.socket);
+    assert!(!first.contains(crate::raw_client::id(1)));
+    assert_eq!(thread_slice(&store, "plasma-client-2"), Some(100_000));
+    // More clients than cores: the store's own clients fill them, the kernel's slice again
+    // (set before the thread waits for its client's next request).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let others: Vec<_> = (0..cores)
+        .map(|_| crate::raw_client::Client::connect(&store.socket))
+        .collect();
+    for _ in 0..2 {
+        assert!(!first.contains(crate::raw_client::id(1)));
+    }
+    assert_eq!(thread_slice(&store, "plasma-client-2"), Some(default));
+    drop(others);
+    // `--time-slice 0` keeps the kernel's.
+    let store = StoreProcess::start(&["--memory", "4M", "--time-slice", "0"], Stdio::null());
+    let mut client = crate::raw_client::Client::connect(&store.socket);
+    assert!(!client.contains(crate::raw_client::id(1)));
+    assert_eq!(thread_slice(&store, "plasma-client-2"), Some(default));
+}

@@ -234,7 +234,7 @@ fn serve_on_thread(
     conn: &mut Conn,
     request: Option<AnyRequest>,
 ) -> Result<(), End> {
-    let mut slice = ThreadSlice::new(Some(shared.time_slice));
+    let mut slice = ThreadSlice::new(shared.time_slice);
     if let Some(request) = request {
         handle(shared, conn, request)?;
     }

@@ -83,10 +83,10 @@ pub(crate) struct ThreadSlice {
 }
 
 impl ThreadSlice {
-    /// A thread still on the kernel's slice; `short` of `None` or zero: it stays there.
-    pub(crate) fn new(short: Option<Duration>) -> Self {
+    /// A thread still on the kernel's slice; a `short` of zero: it stays there.
+    pub(crate) fn new(short: Duration) -> Self {
         Self {
-            short: short.filter(|s| !s.is_zero()),
+            short: Some(short).filter(|s| !s.is_zero()),
             is_short: false,
         }
     }
@@ -126,7 +126,7 @@ mod tests {
     fn a_thread_gets_the_slice_it_asks_for_and_keeps_its_policy_and_nice_value() {
         std::thread::spawn(|| {
             let before = get_attr().unwrap();
-            let mut slice = ThreadSlice::new(Some(Duration::from_micros(250)));
+            let mut slice = ThreadSlice::new(Duration::from_micros(250));
             slice.set(true);
             let after = get_attr().unwrap();
             assert_eq!((after.policy, after.nice), (before.policy, before.nice));
@@ -148,7 +148,7 @@ mod tests {
     fn no_slice_asked_leaves_the_thread_alone() {
         std::thread::spawn(|| {
             let before = get_attr().unwrap().runtime;
-            let mut slice = ThreadSlice::new(Some(Duration::ZERO));
+            let mut slice = ThreadSlice::new(Duration::ZERO);
             slice.set(true);
             assert_eq!(get_attr().unwrap().runtime, before);
         })

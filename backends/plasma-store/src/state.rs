@@ -1578,6 +1578,15 @@ mod tests {
         assert!(st.release(1, &id(n)));
     }
 
+    /// Gets an evicted object back, doing the external-store work it waits for.
+    fn get_back(st: &mut State, n: u8) {
+        while st.get(5, &id(n)).is_none() {
+            assert!(st.external_io_pending(), "object {n} is lost");
+            run_io(st);
+        }
+        assert!(st.release(5, &id(n)));
+    }
+
     #[test]
     fn a_full_external_store_drops_the_objects_spilled_longest_ago() {
         let mut st = bounded_state(1000, 700);
@@ -1589,15 +1598,11 @@ mod tests {
         assert!(st.contains(&id(2)) && st.is_spilled(&id(2)));
         assert_eq!(st.external_bytes, 400);
         // Getting 2 back evicts 3, which takes the room 2 leaves: nothing is dropped.
-        while st.get(5, &id(2)).is_none() {
-            assert!(st.external_io_pending());
-            run_io(&mut st);
-        }
+        get_back(&mut st, 2);
         assert!(st.contains(&id(3)) && st.is_spilled(&id(3)));
         assert!(st.contains(&id(4)));
         assert_eq!(st.external_bytes, 400);
         // One more object drops the one spilled longest ago, 3, to make room for 4.
-        assert!(st.release(5, &id(2)));
         put_spilling(&mut st, 5, 400);
         assert!(!st.knows(&id(3)));
         assert!(st.is_spilled(&id(4)) && st.contains(&id(2)) && st.contains(&id(5)));
@@ -1608,15 +1613,6 @@ mod tests {
         assert!(st.create(1, id(8), 700, 0, 0, true).is_ok());
         assert!(!st.knows(&id(7)));
         assert_eq!(st.external_bytes, 0);
-    }
-
-    /// Gets an evicted object back, doing the external-store work it waits for.
-    fn get_back(st: &mut State, n: u8) {
-        while st.get(5, &id(n)).is_none() {
-            assert!(st.external_io_pending(), "object {n} is lost");
-            run_io(st);
-        }
-        assert!(st.release(5, &id(n)));
     }
 
     #[test]

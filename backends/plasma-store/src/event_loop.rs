@@ -12,9 +12,10 @@
 //! A worker never blocks on one client: a connection whose request must wait (a Get for an
 //! object not sealed yet, external-store I/O, a frame larger than the read-ahead buffer) is
 //! handed to a thread of its own for that request and comes back afterwards; replies a client
-//! does not read are kept until its socket is writable. After a batch that sent replies, a
-//! worker busy-polls the epoll set for `--busy-poll` (a client's next request usually follows
-//! within microseconds) before it sleeps.
+//! does not read are kept until its socket is writable. Workers sleep in `epoll_wait` and
+//! never busy-poll: with this many clients a ready connection is usually waiting already, and
+//! a poll would take a core the clients need (`--busy-poll` is for threads serving one
+//! client).
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;

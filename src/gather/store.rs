@@ -232,7 +232,28 @@ pub(crate) fn transpose_block<const W: usize, const BYTES: usize>(
         "transpose block outside the source"
     );
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    {
+    if W == 1 {
+        // Eight source streams at a time, not sixteen: the streams are often a multiple of
+        // 4 KiB apart, so their lines share one L1 set, and sixteen would not stay cached
+        // (12 ways) while each line's four 16-byte pieces are read.
+        for c in (0..cols).step_by(8) {
+            for r in (0..rows).step_by(16) {
+                // SAFETY: the reads are 8 pieces of 16 bytes at `at + r + (c + j) *
+                // col_stride` for j < 8, with c + j < cols and r + 16 <= rows, so each ends
+                // at most at `at + (cols - 1) * col_stride + rows`, checked above to be within
+                // `src`; the writes are 16 pieces of 8 bytes at `(r + i) * 64 + c` with
+                // r + i < rows and c + 8 <= 64, within the block (checked above).
+                unsafe {
+                    sse2::transpose_bytes_8x16(
+                        src.as_ptr().add(at + r + c * col_stride),
+                        col_stride,
+                        block.0.as_mut_ptr().add(r * BLOCK_ROW_BYTES + c),
+                        BLOCK_ROW_BYTES,
+                    );
+                }
+            }
+        }
+    } else {
         let k = 16 / W;
         for c in (0..cols).step_by(k) {
             for r in (0..rows).step_by(k) {
@@ -295,6 +316,65 @@ mod sse2 {
                 (4, true) => _mm_unpackhi_epi32(a, b),
                 (_, false) => _mm_unpacklo_epi64(a, b),
                 (_, true) => _mm_unpackhi_epi64(a, b),
+            }
+        }
+    }
+
+    /// Transposes 8 vectors of 16 bytes into 16 rows of 8 bytes: loads vector `j` from `src +
+    /// j * src_stride`, stores byte `i` of every vector, in order, at `dst + i * dst_stride`.
+    ///
+    /// Three rounds interleave bytes, then pairs, then quads; each final vector holds two
+    /// output rows (the low half row `2m`, the high half row `2m + 1`).
+    ///
+    /// # Safety
+    /// `src + j * src_stride` must be valid for reading 16 bytes for every `j < 8`, and `dst +
+    /// i * dst_stride` for writing 8 bytes for every `i < 16`.
+    #[inline(always)]
+    pub(super) unsafe fn transpose_bytes_8x16(
+        src: *const u8,
+        src_stride: usize,
+        dst: *mut u8,
+        dst_stride: usize,
+    ) {
+        // SAFETY: the caller guarantees 16 readable bytes at `src + j * src_stride`.
+        let a: [__m128i; 8] = std::array::from_fn(|j| unsafe {
+            _mm_loadu_si128(src.add(j * src_stride).cast::<__m128i>())
+        });
+        // Pairs of streams (2i, 2i + 1): elements 0-7, then 8-15.
+        let b: [__m128i; 8] = std::array::from_fn(|n| {
+            let (i, high) = (n / 2, n % 2 == 1);
+            if high {
+                unpack::<1, true>(a[2 * i], a[2 * i + 1])
+            } else {
+                unpack::<1, false>(a[2 * i], a[2 * i + 1])
+            }
+        });
+        // Quads of streams (0-3, then 4-7): elements in fours.
+        let c: [__m128i; 8] = std::array::from_fn(|n| {
+            let (group, piece) = (n / 4, n % 4);
+            let first = group * 4 + piece / 2;
+            if piece % 2 == 1 {
+                unpack::<2, true>(b[first], b[first + 2])
+            } else {
+                unpack::<2, false>(b[first], b[first + 2])
+            }
+        });
+        for m in 0..4 {
+            for (half, rows) in [(false, 4 * m), (true, 4 * m + 2)] {
+                let d = if half {
+                    unpack::<4, true>(c[m], c[4 + m])
+                } else {
+                    unpack::<4, false>(c[m], c[4 + m])
+                };
+                // SAFETY: the caller guarantees 8 writable bytes at `dst + i * dst_stride`
+                // for i < 16, and `rows + 1 < 16`; SSE2 is enabled.
+                unsafe {
+                    _mm_storel_epi64(dst.add(rows * dst_stride).cast::<__m128i>(), d);
+                    _mm_storeh_pd(
+                        dst.add((rows + 1) * dst_stride).cast::<f64>(),
+                        _mm_castsi128_pd(d),
+                    );
+                }
             }
         }
     }

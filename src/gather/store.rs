@@ -232,36 +232,16 @@ pub(crate) fn transpose_block<const W: usize, const BYTES: usize>(
         "transpose block outside the source"
     );
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    if W == 1 {
-        // Eight source streams at a time, not sixteen: the streams are often a multiple of
-        // 4 KiB apart, so their lines share one L1 set, and sixteen would not stay cached
-        // (12 ways) while each line's four 16-byte pieces are read.
-        for c in (0..cols).step_by(8) {
-            for r in (0..rows).step_by(16) {
-                // SAFETY: the reads are 8 pieces of 16 bytes at `at + r + (c + j) *
-                // col_stride` for j < 8, with c + j < cols and r + 16 <= rows, so each ends
-                // at most at `at + (cols - 1) * col_stride + rows`, checked above to be within
-                // `src`; the writes are 16 pieces of 8 bytes at `(r + i) * 64 + c` with
-                // r + i < rows and c + 8 <= 64, within the block (checked above).
-                unsafe {
-                    sse2::transpose_bytes_8x16(
-                        src.as_ptr().add(at + r + c * col_stride),
-                        col_stride,
-                        block.0.as_mut_ptr().add(r * BLOCK_ROW_BYTES + c),
-                        BLOCK_ROW_BYTES,
-                    );
-                }
-            }
-        }
-    } else {
-        let k = 16 / W;
-        for c in (0..cols).step_by(k) {
-            for r in (0..rows).step_by(k) {
-                // SAFETY: the reads are `k` pieces of 16 bytes at `at + r * W + (c + j) *
-                // col_stride` for j < k, with c + j < cols and r + k <= rows, so each ends at
-                // most at `at + (cols - 1) * col_stride + rows * W`, checked above to be
-                // within `src`; the writes are `k` pieces of 16 bytes at `(r + i) * 64 + c *
-                // W` with r + i < rows and c * W + 16 <= 64, within the block (checked
+    {
+        let (streams, tile_rows) = (sse2::tile_streams(W), 16 / W);
+        for c in (0..cols).step_by(streams) {
+            for r in (0..rows).step_by(tile_rows) {
+                // SAFETY: the reads are `streams` pieces of 16 bytes (`tile_rows` elements)
+                // at `at + r * W + (c + j) * col_stride` for j < streams, with c + j < cols
+                // and r + tile_rows <= rows, so each ends at most at `at + (cols - 1) *
+                // col_stride + rows * W`, checked above to be within `src`; the writes are
+                // `tile_rows` pieces of `streams * W` bytes at `(r + i) * 64 + c * W` with
+                // r + i < rows and (c + streams) * W <= 64, within the block (checked
                 // above). Unaligned loads and stores are used.
                 unsafe {
                     sse2::transpose_tile::<W>(
@@ -320,6 +300,39 @@ mod sse2 {
         }
     }
 
+    /// The source streams (vectors) one tile of `w`-byte elements reads: `16 / w`, but 8 for
+    /// bytes. The streams are often a multiple of 4 KiB apart, so their lines share one L1
+    /// set, and 16 lines would not stay cached (12 ways) while each line's four 16-byte pieces
+    /// are read in turn; 8 do.
+    pub(super) const fn tile_streams(w: usize) -> usize {
+        if w == 1 { 8 } else { 16 / w }
+    }
+
+    /// Transposes a tile of `W`-byte elements: [`tile_streams`] vectors of `16 / W` elements,
+    /// vector `j` loaded from `src + j * src_stride`, into `16 / W` rows of `tile_streams`
+    /// elements, row `i` stored at `dst + i * dst_stride`.
+    ///
+    /// # Safety
+    /// `src + j * src_stride` must be valid for reading 16 bytes for every `j <
+    /// tile_streams(W)`, and `dst + i * dst_stride` for writing `tile_streams(W) * W` bytes for
+    /// every `i < 16 / W`.
+    #[inline(always)]
+    pub(super) unsafe fn transpose_tile<const W: usize>(
+        src: *const u8,
+        src_stride: usize,
+        dst: *mut u8,
+        dst_stride: usize,
+    ) {
+        // SAFETY: the caller's guarantee, which is each kernel's requirement for this `W`.
+        unsafe {
+            if W == 1 {
+                transpose_bytes_8x16(src, src_stride, dst, dst_stride);
+            } else {
+                transpose_square::<W>(src, src_stride, dst, dst_stride);
+            }
+        }
+    }
+
     /// Transposes 8 vectors of 16 bytes into 16 rows of 8 bytes: loads vector `j` from `src +
     /// j * src_stride`, stores byte `i` of every vector, in order, at `dst + i * dst_stride`.
     ///
@@ -330,7 +343,7 @@ mod sse2 {
     /// `src + j * src_stride` must be valid for reading 16 bytes for every `j < 8`, and `dst +
     /// i * dst_stride` for writing 8 bytes for every `i < 16`.
     #[inline(always)]
-    pub(super) unsafe fn transpose_bytes_8x16(
+    unsafe fn transpose_bytes_8x16(
         src: *const u8,
         src_stride: usize,
         dst: *mut u8,
@@ -379,7 +392,7 @@ mod sse2 {
         }
     }
 
-    /// Transposes a `k x k` tile of `W`-byte elements, `k = 16 / W`: loads vector `j` (k
+    /// Transposes a `k x k` square of `W`-byte elements, `k = 16 / W`: loads vector `j` (k
     /// elements) from `src + j * src_stride`, stores row `i` of the transpose at `dst + i *
     /// dst_stride`.
     ///
@@ -391,7 +404,7 @@ mod sse2 {
     /// `src + j * src_stride` must be valid for reading 16 bytes and `dst + i * dst_stride`
     /// for writing 16 bytes, for every `j, i < k`.
     #[inline(always)]
-    pub(super) unsafe fn transpose_tile<const W: usize>(
+    unsafe fn transpose_square<const W: usize>(
         src: *const u8,
         src_stride: usize,
         dst: *mut u8,

@@ -300,6 +300,16 @@ mod sse2 {
         }
     }
 
+    /// [`unpack`] with the half chosen at run time (a constant after inlining).
+    #[inline(always)]
+    fn unpack_half<const W: usize>(a: __m128i, b: __m128i, high: bool) -> __m128i {
+        if high {
+            unpack::<W, true>(a, b)
+        } else {
+            unpack::<W, false>(a, b)
+        }
+    }
+
     /// The source streams (vectors) one tile of `w`-byte elements reads: `16 / w`, but 8 for
     /// bytes. The streams are often a multiple of 4 KiB apart, so their lines share one L1
     /// set, and 16 lines would not stay cached (12 ways) while each line's four 16-byte pieces
@@ -354,31 +364,16 @@ mod sse2 {
             _mm_loadu_si128(src.add(j * src_stride).cast::<__m128i>())
         });
         // Pairs of streams (2i, 2i + 1): elements 0-7, then 8-15.
-        let b: [__m128i; 8] = std::array::from_fn(|n| {
-            let (i, high) = (n / 2, n % 2 == 1);
-            if high {
-                unpack::<1, true>(a[2 * i], a[2 * i + 1])
-            } else {
-                unpack::<1, false>(a[2 * i], a[2 * i + 1])
-            }
-        });
+        let b: [__m128i; 8] =
+            std::array::from_fn(|n| unpack_half::<1>(a[n / 2 * 2], a[n / 2 * 2 + 1], n % 2 == 1));
         // Quads of streams (0-3, then 4-7): elements in fours.
         let c: [__m128i; 8] = std::array::from_fn(|n| {
-            let (group, piece) = (n / 4, n % 4);
-            let first = group * 4 + piece / 2;
-            if piece % 2 == 1 {
-                unpack::<2, true>(b[first], b[first + 2])
-            } else {
-                unpack::<2, false>(b[first], b[first + 2])
-            }
+            let first = n / 4 * 4 + n % 4 / 2;
+            unpack_half::<2>(b[first], b[first + 2], n % 2 == 1)
         });
         for m in 0..4 {
-            for (half, rows) in [(false, 4 * m), (true, 4 * m + 2)] {
-                let d = if half {
-                    unpack::<4, true>(c[m], c[4 + m])
-                } else {
-                    unpack::<4, false>(c[m], c[4 + m])
-                };
+            for (high, rows) in [(false, 4 * m), (true, 4 * m + 2)] {
+                let d = unpack_half::<4>(c[m], c[4 + m], high);
                 // SAFETY: the caller guarantees 8 writable bytes at `dst + i * dst_stride`
                 // for i < 16, and `rows + 1 < 16`; SSE2 is enabled.
                 unsafe {

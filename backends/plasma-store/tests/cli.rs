@@ -265,9 +265,13 @@ fn a_client_thread_has_the_short_slice_while_few_clients_share_the_cores() {
     // More clients than cores: the store's own clients fill them, the kernel's slice again
     // (set before the thread waits for its client's next request).
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let others: Vec<_> = (0..cores)
+    let mut others: Vec<_> = (0..cores)
         .map(|_| crate::raw_client::Client::connect(&store.socket))
         .collect();
+    // A reply to each says the store has accepted (and counted) it.
+    for other in &mut others {
+        assert!(!other.contains(crate::raw_client::id(1)));
+    }
     for _ in 0..2 {
         assert!(!first.contains(crate::raw_client::id(1)));
     }

@@ -244,10 +244,12 @@ fn serve_on_thread(
         if !buffered && (!shared.few_clients() || shared.is_stopping()) {
             return Ok(());
         }
-        slice.set(shared.wants_short_slice());
-        // Polling only while waiting for a new request: a client trickling a frame byte by
-        // byte cannot keep the store polling.
-        conn.set_may_poll(!buffered);
+        let few_per_core = shared.wants_short_slice();
+        slice.set(few_per_core);
+        // Polling only while waiting for a new request (a client trickling a frame byte by
+        // byte cannot keep the store polling), and only with at most one client per core:
+        // with more, the clients fill the cores and a polling thread takes a core from them.
+        conn.set_may_poll(!buffered && few_per_core);
         let request = next_request(conn)?;
         handle(shared, conn, request)?;
     }

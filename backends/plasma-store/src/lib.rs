@@ -231,7 +231,8 @@ impl StoreBuilder {
     /// A client's next request usually follows its reply within microseconds; catching it
     /// awake saves a cross-CPU wake-up on each side of the round trip, which on virtual
     /// machines costs tens of microseconds. The poll yields the CPU on every turn, at most
-    /// half the cores poll at once, and an idle store does not poll at all. When a turn shows
+    /// half the cores poll at once, none while more clients than cores are connected (they
+    /// fill the cores themselves), and an idle store does not poll at all. When a turn shows
     /// the CPU contended (other threads ran meanwhile, as a data loader's workers do), the
     /// connection sleeps at once and the store stops polling for a back-off of 1 ms doubling
     /// up to 1 s while the contention lasts (see

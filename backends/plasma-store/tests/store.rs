@@ -93,6 +93,28 @@ fn an_idle_connection_costs_no_cpu() {
     assert!(used <= 10, "{used} ticks of CPU in 800 ms of idleness");
 }
 
+/// With more clients connected than cores, no connection polls: the clients fill the
+/// cores themselves. One client's requests 25 ms apart, each followed by 20 ms of polling,
+/// would keep a core 80 % busy.
+#[test]
+fn more_clients_than_cores_turn_the_polling_off() {
+    let store = StoreProcess::start(&["-m", "1M", "--busy-poll", "20000"], Stdio::null());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut others: Vec<Client> = (0..cores).map(|_| Client::connect(&store.socket)).collect();
+    for other in &mut others {
+        other.connect_msg();
+    }
+    let mut a = Client::connect(&store.socket);
+    a.connect_msg();
+    let before = store.cpu_ticks();
+    for _ in 0..40 {
+        assert_eq!(a.connect_msg(), 1 << 20);
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let used = store.cpu_ticks() - before;
+    assert!(used <= 25, "{used} ticks of CPU for 40 requests in 1 s");
+}
+
 /// Only the wait for a new request polls: a client trickling one frame a byte at a
 /// time cannot keep the store polling (and burning a core) between its bytes.
 #[test]

@@ -244,7 +244,7 @@ fn serve_on_thread(
         if !buffered && (!shared.few_clients() || shared.is_stopping()) {
             return Ok(());
         }
-        let few_per_core = shared.wants_short_slice();
+        let few_per_core = shared.at_most_one_client_per_core();
         slice.set(few_per_core);
         // Polling only while waiting for a new request (a client trickling a frame byte by
         // byte cannot keep the store polling), and only with at most one client per core:

@@ -101,9 +101,10 @@ impl Shared {
         self.client_count() <= self.max_dedicated
     }
 
-    /// Whether a serving thread should have the short time slice: at most one client per
-    /// core is connected (see [`crate::sched::ThreadSlice`]).
-    pub(crate) fn wants_short_slice(&self) -> bool {
+    /// Whether at most one client per core is connected: only then does a serving thread
+    /// have the short time slice (see [`crate::sched::ThreadSlice`]) and busy-poll; with more,
+    /// the store's own clients fill the cores.
+    pub(crate) fn at_most_one_client_per_core(&self) -> bool {
         self.client_count() <= self.cores
     }
 

@@ -37,6 +37,8 @@ pub struct Poller {
     resume_at: AtomicU64,
     /// The next back-off, in nanoseconds.
     backoff: AtomicU64,
+    /// Nanoseconds after `epoch` when contention was last seen (0: never).
+    contended_at: AtomicU64,
 }
 
 /// How a poll ended.
@@ -57,6 +59,7 @@ impl Poller {
             epoch: Instant::now(),
             resume_at: AtomicU64::new(0),
             backoff: AtomicU64::new(nanos(MIN_BACKOFF)),
+            contended_at: AtomicU64::new(0),
         }
     }
 
@@ -68,6 +71,13 @@ impl Poller {
     /// Whether polling is suspended now, after contention was seen.
     pub fn backing_off(&self) -> bool {
         nanos(self.epoch.elapsed()) < self.resume_at.load(Ordering::Relaxed)
+    }
+
+    /// Whether a poll saw the CPU contended within the last `window`: the machine is busy
+    /// with other work (while polling backs off, the last contention seen stands).
+    pub fn contended_within(&self, window: Duration) -> bool {
+        let at = self.contended_at.load(Ordering::Relaxed);
+        at != 0 && nanos(self.epoch.elapsed()).saturating_sub(at) < nanos(window)
     }
 
     /// Calls `attempt` (a non-blocking receive) until it gives something other than
@@ -121,7 +131,8 @@ impl Poller {
     /// Suspends polling for the current back-off and doubles it.
     fn back_off(&self) {
         let backoff = self.backoff.load(Ordering::Relaxed);
-        let now = nanos(self.epoch.elapsed());
+        let now = nanos(self.epoch.elapsed()).max(1);
+        self.contended_at.store(now, Ordering::Relaxed);
         self.resume_at
             .store(now.saturating_add(backoff), Ordering::Relaxed);
         self.backoff.store(
@@ -170,6 +181,7 @@ mod tests {
     #[test]
     fn a_slow_turn_stops_the_poll_and_backs_off() {
         let poller = Poller::new(Duration::from_secs(5));
+        assert!(!poller.contended_within(Duration::from_secs(60)));
         let mut calls = 0;
         let t0 = Instant::now();
         let got = poller.poll(|| {
@@ -186,6 +198,7 @@ mod tests {
             "long before the period"
         );
         assert!(poller.backing_off());
+        assert!(poller.contended_within(Duration::from_secs(60)));
         assert!(
             poller.poll(|| Ok(())).is_none(),
             "no polling while backing off"

@@ -51,6 +51,10 @@ struct Args {
     /// busy machine at once (Linux 6.12 and later; 0: the kernel's default).
     #[arg(long, value_name = "MICROS", default_value_t = 100)]
     time_slice: u64,
+    /// Never keep a thread serving a client on that client's CPU (by default it does while
+    /// the cores are full: more clients than cores, or other processes' work).
+    #[arg(long)]
+    no_follow_clients: bool,
     /// Up to this many connected clients, each is served by a thread of its own; beyond,
     /// all by a few workers in turn (default: 4 per core; 0: always the workers).
     #[arg(long, value_name = "CLIENTS")]
@@ -95,6 +99,7 @@ where
         .group_access(args.group_access)
         .busy_poll(std::time::Duration::from_micros(args.busy_poll))
         .time_slice(std::time::Duration::from_micros(args.time_slice))
+        .follow_clients(!args.no_follow_clients)
         .verbose(args.verbose);
     if let Some(m) = args.memory {
         builder = builder.memory(m);

@@ -26,6 +26,7 @@ use rustix::event::{EventfdFlags, eventfd};
 use tensor_ipc_plasma_protocol::frame::read_frame;
 use tensor_ipc_plasma_protocol::{AnyRequest, Error, MAX_MESSAGE_SIZE};
 
+use crate::affinity::{self, FollowClient};
 use crate::conn::{Buffered, Conn};
 use crate::handlers::handle;
 use crate::log;
@@ -230,12 +231,23 @@ pub(crate) fn to_thread(shared: &Arc<Shared>, mut conn: Box<Conn>, request: Opti
     }
 }
 
+/// Whether no core is likely idle: the clients alone are more than the cores, or busy-polling
+/// saw other processes' work lately.
+fn cores_full(shared: &Shared, few_per_core: bool) -> bool {
+    !few_per_core
+        || shared
+            .polling
+            .poller
+            .contended_within(affinity::BUSY_WINDOW)
+}
+
 fn serve_on_thread(
     shared: &Shared,
     conn: &mut Conn,
     request: Option<AnyRequest>,
 ) -> Result<(), End> {
     let mut slice = ThreadSlice::new(shared.time_slice);
+    let mut follow = FollowClient::new();
     if let Some(request) = request {
         handle(shared, conn, request)?;
     }
@@ -246,6 +258,9 @@ fn serve_on_thread(
         }
         let few_per_core = shared.at_most_one_client_per_core();
         slice.set(few_per_core);
+        if shared.follow_clients {
+            follow.update(conn.socket(), cores_full(shared, few_per_core));
+        }
         // Polling only while waiting for a new request (a client trickling a frame byte by
         // byte cannot keep the store polling), and only with at most one client per core:
         // with more, the clients fill the cores and a polling thread takes a core from them.

@@ -45,6 +45,8 @@ pub(crate) struct Shared {
     max_dedicated: usize,
     /// The time slice serving threads ask for while few clients are connected.
     pub(crate) time_slice: Duration,
+    /// Whether serving threads keep to their client's CPU while the cores are full.
+    pub(crate) follow_clients: bool,
     cores: usize,
     pub(crate) events: EventLoop,
 }
@@ -54,6 +56,7 @@ pub(crate) struct Config {
     pub(crate) verbose: bool,
     pub(crate) busy_poll: Duration,
     pub(crate) time_slice: Duration,
+    pub(crate) follow_clients: bool,
     pub(crate) dedicated_clients: usize,
 }
 
@@ -70,6 +73,7 @@ impl Shared {
             connected: AtomicUsize::new(0),
             max_dedicated: config.dedicated_clients,
             time_slice: config.time_slice,
+            follow_clients: config.follow_clients,
             cores,
             state: Mutex::new(state),
             sealed: Condvar::new(),

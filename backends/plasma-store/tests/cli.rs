@@ -131,6 +131,27 @@ impl StoreProcess {
         // utime and stime: fields 14 and 15 of the whole line.
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
+
+    /// The CPUs each thread serving a client may run on (`Cpus_allowed_list` of the threads
+    /// named `plasma-client-N`).
+    pub(crate) fn client_threads_cpus(&self) -> Vec<String> {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let mut lists = Vec::new();
+        for task in std::fs::read_dir(tasks).unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with("plasma-client-") {
+                continue;
+            }
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            if let Some(list) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            {
+                lists.push(list.trim().to_string());
+            }
+        }
+        lists
+    }
 }
 
 impl Drop for StoreProcess {

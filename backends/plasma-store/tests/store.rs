@@ -115,6 +115,37 @@ fn more_clients_than_cores_turn_the_polling_off() {
     assert!(used <= 25, "{used} ticks of CPU for 40 requests in 1 s");
 }
 
+/// With more clients than cores (no core idle), each client's thread keeps to the one CPU
+/// its client last ran on; `--no-follow-clients` leaves every thread on the store's mask.
+#[test]
+fn with_the_cores_full_each_clients_thread_keeps_to_its_clients_cpu() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        return; // One CPU: every thread is on it either way.
+    }
+    for (flags, follows) in [(&[][..], true), (&["--no-follow-clients"][..], false)] {
+        let store = StoreProcess::start(&[&["-m", "1M"], flags].concat(), Stdio::null());
+        let mut clients: Vec<Client> = (0..=cores)
+            .map(|_| Client::connect(&store.socket))
+            .collect();
+        // Each thread looks at the client count before it waits for the next request.
+        for _ in 0..2 {
+            for client in &mut clients {
+                assert_eq!(client.connect_msg(), 1 << 20);
+            }
+        }
+        let lists = store.client_threads_cpus();
+        assert_eq!(lists.len(), cores + 1, "{lists:?}");
+        // This process is every client: a single CPU, the same for all (or unpinned).
+        let single = |l: &String| l.parse::<usize>().is_ok();
+        if follows {
+            assert!(lists.iter().all(single), "{lists:?}");
+        } else {
+            assert!(!lists.iter().any(single), "{lists:?}");
+        }
+    }
+}
+
 /// Only the wait for a new request polls: a client trickling one frame a byte at a
 /// time cannot keep the store polling (and burning a core) between its bytes.
 #[test]

@@ -99,6 +99,8 @@ def summarize(results_dir, markdown):
         memcpy = gbs(nbytes, rust.get(f"{group}/memcpy/{size}"))
         pa_ = gbs(nbytes, py.get(f"{group}/pyarrow/{size}"))
         npc = gbs(nbytes, py.get(f"{group}/numpy_copyto/{size}"))
+        if ours != ours:
+            continue  # Not in this run (a filter left it out): no verdict.
         if group == "write_contiguous":
             ratio, target, name = ours / memcpy, CONTIGUOUS_TARGET, f"contiguous {size}"
             goal = f">= {target}x memcpy"
@@ -132,6 +134,8 @@ def summarize(results_dir, markdown):
         ours = [rust.get(f"{group}/tensor_ipc/{s}") for s in READ_SIZES]
         theirs = [py.get(f"{group}/pyarrow/{s}") for s in READ_SIZES]
         have = [x for x in ours if x is not None]
+        if not have:
+            continue  # Not in this run: no verdict.
         spread = max(have) / min(have) if have else float("nan")
         pa_range = [x for x in theirs if x is not None]
         pa_text = f"{min(pa_range):.0f}..{max(pa_range):.0f}" if pa_range else "n/a"

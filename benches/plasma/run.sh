@@ -43,6 +43,15 @@ g++ -std=c++17 -O2 -Wno-cpp -D_GLIBCXX_USE_CXX11_ABI=0 -I"$pa/include" benches/p
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# Waits (at most 30 s) until the store's start-up pre-faulting thread has finished, so that
+# no measurement shares the CPUs with it (the original store has none).
+wait_started() {
+  for _ in $(seq 300); do
+    grep -qsx plasma-prefault /proc/"$1"/task/*/comm || return 0
+    sleep 0.1
+  done
+}
+
 # Two CPU-bound processes (one per core of the 2-vCPU machine), started for one
 # measurement and stopped after it.
 hogs=()
@@ -66,6 +75,7 @@ for round in $(seq "$rounds"); do
     "$exe" -s "$sock" -m 1000000000 2>"$out/$store.log" &
     pid=$!
     for _ in $(seq 200); do [[ -S "$sock" ]] && break; sleep 0.05; done
+    wait_started $pid
     sleep 1
     for load in quiet:1 quiet:8 busy:1; do
       procs="${load#*:}"

@@ -64,6 +64,9 @@ pub const DEFAULT_NOTIFICATION_MEMORY: usize = 256 << 20;
 pub const MAX_MEMORY: u64 = 200 << 30;
 /// Capacities up to this are pre-faulted by default.
 pub const PREFAULT_AUTO_LIMIT: u64 = 1 << 30;
+/// The nice value of the pre-faulting thread (on Linux a thread's own): the lowest priority,
+/// so that zeroing the segment uses only CPU time nothing else wants.
+const PREFAULT_NICE: i32 = 19;
 /// How long, by default, a connection busy-polls for its client's next request before it
 /// sleeps (see [`StoreBuilder::busy_poll`]).
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
@@ -379,7 +382,11 @@ impl StoreBuilder {
             let seg = Arc::clone(&segment);
             let _ = std::thread::Builder::new()
                 .name("plasma-prefault".into())
-                .spawn(move || seg.prefault());
+                .spawn(move || {
+                    // Start-up work that must never take a core from serving clients.
+                    let _ = rustix::process::setpriority_process(None, PREFAULT_NICE);
+                    seg.prefault()
+                });
         }
         if !segment.is_sealed() && self.directory.is_none() {
             log("warning: the kernel refused to seal the segment against resizing");

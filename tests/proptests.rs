@@ -496,7 +496,8 @@ fn transpose_view() -> impl Strategy<Value = View> {
             (
                 Just(width),
                 1usize..3,
-                (16 / width)..(16 / width + 90),
+                // Past two of the widest blocks (256 rows of bytes), with the rows left over.
+                (16 / width)..(16 / width + 90).max(600 / width),
                 (64 / width)..(64 / width + 100),
                 0usize..5,
             )

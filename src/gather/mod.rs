@@ -251,8 +251,17 @@ impl<'a> Gather<'a> {
                 let outer = &dims[..dims.len() - 2];
                 let mut index = vec![0usize; outer.len()];
                 let mut base = 0usize;
+                // One transpose scratch block for all the planes, zeroed only if used.
+                let mut block = None;
                 for plane_out in out.chunks_exact(plane.rows * plane.cols * run) {
-                    plane.copy(self.src, base, plane_out, stores, options.kernels);
+                    plane.copy(
+                        self.src,
+                        base,
+                        plane_out,
+                        stores,
+                        options.kernels,
+                        &mut block,
+                    );
                     for k in (0..outer.len()).rev() {
                         index[k] += 1;
                         base += outer[k].1;

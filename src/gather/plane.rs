@@ -79,7 +79,8 @@ impl Plane {
 
     /// Copies the plane whose first run is at `src[base..]` into `out` (`rows * cols * run`
     /// bytes). `stores` is a request: streaming stores are used only where whole 16-byte
-    /// pieces of the destination are written in sequence.
+    /// pieces of the destination are written in sequence. `block` is the transpose's scratch,
+    /// made on first use and kept for the gather's next planes.
     pub(super) fn copy(
         &self,
         src: &[u8],
@@ -87,6 +88,7 @@ impl Plane {
         mut out: Out<'_>,
         stores: Stores,
         kernels: KernelChoice,
+        block: &mut Option<TransposeBlock>,
     ) {
         let run_stores = if self.run.is_multiple_of(16) {
             stores
@@ -118,10 +120,10 @@ impl Plane {
                         Stores::Normal
                     };
                 match self.run {
-                    1 => self.transpose::<1>(src, base, &mut out, line_stores, kernels),
-                    2 => self.transpose::<2>(src, base, &mut out, line_stores, kernels),
-                    4 => self.transpose::<4>(src, base, &mut out, line_stores, kernels),
-                    _ => self.transpose::<8>(src, base, &mut out, line_stores, kernels),
+                    1 => self.transpose::<1>(src, base, &mut out, line_stores, kernels, block),
+                    2 => self.transpose::<2>(src, base, &mut out, line_stores, kernels, block),
+                    4 => self.transpose::<4>(src, base, &mut out, line_stores, kernels, block),
+                    _ => self.transpose::<8>(src, base, &mut out, line_stores, kernels, block),
                 }
             }
             _ => match self.run {
@@ -220,6 +222,7 @@ impl Plane {
         out: &mut Out<'_>,
         stores: Stores,
         kernels: KernelChoice,
+        block: &mut Option<TransposeBlock>,
     ) {
         let block_cols = store::BLOCK_ROW_BYTES / W;
         let block_rows = transpose_block_rows(W).min(self.rows / (16 / W) * (16 / W));
@@ -230,7 +233,7 @@ impl Plane {
             return;
         }
         let full_rows = self.rows / block_rows * block_rows;
-        let mut block = Block([0u8; TRANSPOSE_BLOCK_BYTES]);
+        let block = block.get_or_insert_with(|| Block([0u8; TRANSPOSE_BLOCK_BYTES]));
         for c0 in (0..full_cols).step_by(block_cols) {
             for r0 in (0..full_rows).step_by(block_rows) {
                 let at = base + r0 * W + c0 * self.col_stride;
@@ -246,13 +249,13 @@ impl Plane {
                         at,
                         self.col_stride,
                         block_rows,
-                        &mut block,
+                        block,
                     ),
                     KernelChoice::Portable => store::transpose_block_portable::<
                         W,
                         TRANSPOSE_BLOCK_BYTES,
                     >(
-                        src, at, self.col_stride, block_rows, &mut block
+                        src, at, self.col_stride, block_rows, block
                     ),
                 }
                 for (i, line) in block.0[..block_rows * store::BLOCK_ROW_BYTES]
@@ -295,15 +298,17 @@ const TRANSPOSE_PREFETCH_AHEAD: usize = 256;
 /// The most rows of a transpose block of `w`-byte elements (the block is this many destination
 /// cache lines): 256 bytes of each source stream, and at least 64 rows. A block reads `64 / w`
 /// source streams, each `rows * w` bytes on: the narrow elements have the most streams and
-/// read each in longer stretches (on an AMD Zen 4, 2-D 4096 x 4096 transposes: uint8 0.41x
-/// memcpy with 256 rows against 0.34x with 64, uint16 0.46x with 128 against 0.34x; 4- and
-/// 8-byte elements fastest with 64).
+/// read each in longer stretches (measured in docs/benchmarks.md, the evening series of
+/// 2026-12-04; 4- and 8-byte elements were fastest with 64).
 const fn transpose_block_rows(w: usize) -> usize {
     if 256 / w > 64 { 256 / w } else { 64 }
 }
 
 /// The bytes of the largest transpose block (the 1-byte elements').
 const TRANSPOSE_BLOCK_BYTES: usize = transpose_block_rows(1) * store::BLOCK_ROW_BYTES;
+
+/// A transpose's scratch block, big enough for every element width.
+pub(super) type TransposeBlock = Block<TRANSPOSE_BLOCK_BYTES>;
 
 /// How far ahead of the copy each source stream of a tiled plane is prefetched, when
 /// streaming.

@@ -536,6 +536,39 @@ mod tests {
         }
     }
 
+    /// A transpose of `rows x cols` elements of `W` bytes, element `(r, c)` at `r * W + c *
+    /// col_stride`, large enough to be cut into two bands of rows (with rows and columns
+    /// left over at the edges), equals the element-by-element transpose.
+    fn check_banded_transpose<const W: usize>(rows: usize, cols: usize) {
+        let col_stride = rows * W + 24;
+        let src: Vec<u8> = (0..=250u8).cycle().take(cols * col_stride).collect();
+        let block_rows = plane::transpose_block_rows(W);
+        let band_rows = plane::transpose_band_rows(cols * W, block_rows);
+        assert!(
+            rows / block_rows * block_rows > band_rows,
+            "{rows} rows make one band"
+        );
+        let gather = Gather::new(&src, &[rows, cols], &[W, col_stride], W).unwrap();
+        assert_eq!(gather.path(), GatherPath::PlaneTranspose);
+        let mut want = Vec::with_capacity(rows * cols * W);
+        for r in 0..rows {
+            for c in 0..cols {
+                want.extend_from_slice(&src[r * W + c * col_stride..][..W]);
+            }
+        }
+        for options in [ALL_OPTIONS[0], ALL_OPTIONS[1]] {
+            let mut got = vec![0xFF; want.len()];
+            gather.write_to_with(&mut got, options).unwrap();
+            assert!(got == want, "{rows}x{cols} of {W} bytes, {options:?}");
+        }
+    }
+
+    #[test]
+    fn transposes_of_two_bands_match_the_element_walk() {
+        check_banded_transpose::<1>(4_096 + 77, 2_048 + 5);
+        check_banded_transpose::<8>(1_100, 1_024 + 6);
+    }
+
     #[test]
     fn wrong_destination_sizes_and_bad_views_are_errors() {
         let src = [0u8; 16];

@@ -212,7 +212,8 @@ impl Plane {
     /// in the source (`row_stride == W`): blocks of [`transpose_block_rows`] x (64 / W)
     /// elements are transposed into a cache-resident [`Block`] (every source cache line read
     /// whole, SSE2 on x86-64), whose rows are then written out as whole destination cache
-    /// lines. Bands of one block width are walked down the rows, so each band reads `64 / W`
+    /// lines. The destination rows are cut into bands of [`transpose_band_rows`]; within a
+    /// band, columns of one block width are walked down the rows, each reading `64 / W`
     /// sequential source streams. The rows and columns left over at the edges are copied
     /// element by element.
     fn transpose<const W: usize>(
@@ -233,42 +234,61 @@ impl Plane {
             return;
         }
         let full_rows = self.rows / block_rows * block_rows;
+        let band_rows = transpose_band_rows(row_bytes, block_rows);
         let block = block.get_or_insert_with(|| Block([0u8; TRANSPOSE_BLOCK_BYTES]));
-        for c0 in (0..full_cols).step_by(block_cols) {
-            for r0 in (0..full_rows).step_by(block_rows) {
-                let at = base + r0 * W + c0 * self.col_stride;
-                // The band reads `block_cols` streams, more than the hardware prefetcher
-                // follows: ask for each stream's line TRANSPOSE_PREFETCH_AHEAD bytes on.
-                let ahead = at + TRANSPOSE_PREFETCH_AHEAD;
-                for c in 0..block_cols {
-                    store::prefetch(src, ahead + c * self.col_stride);
-                }
-                match kernels {
-                    KernelChoice::Auto => store::transpose_block::<W, TRANSPOSE_BLOCK_BYTES>(
-                        src,
-                        at,
-                        self.col_stride,
-                        block_rows,
-                        block,
-                    ),
-                    KernelChoice::Portable => store::transpose_block_portable::<
-                        W,
-                        TRANSPOSE_BLOCK_BYTES,
-                    >(
-                        src, at, self.col_stride, block_rows, block
-                    ),
-                }
-                for (i, line) in block.0[..block_rows * store::BLOCK_ROW_BYTES]
-                    .chunks_exact(store::BLOCK_ROW_BYTES)
-                    .enumerate()
-                {
-                    let line: &[u8; store::BLOCK_ROW_BYTES] = line.try_into().expect("a line");
-                    out.put((r0 + i) * row_bytes + c0 * W, line, stores);
+        for band in (0..full_rows).step_by(band_rows) {
+            let band = band..(band + band_rows).min(full_rows);
+            for c0 in (0..full_cols).step_by(block_cols) {
+                for r0 in band.clone().step_by(block_rows) {
+                    let at = base + r0 * W + c0 * self.col_stride;
+                    self.fill_block::<W>(src, at, block_rows, kernels, block);
+                    for (i, line) in block.0[..block_rows * store::BLOCK_ROW_BYTES]
+                        .chunks_exact(store::BLOCK_ROW_BYTES)
+                        .enumerate()
+                    {
+                        let line: &[u8; store::BLOCK_ROW_BYTES] = line.try_into().expect("a line");
+                        out.put((r0 + i) * row_bytes + c0 * W, line, stores);
+                    }
                 }
             }
-            self.transpose_elements::<W>(src, base, out, full_rows..self.rows, c0..c0 + block_cols);
         }
+        self.transpose_elements::<W>(src, base, out, full_rows..self.rows, 0..full_cols);
         self.transpose_elements::<W>(src, base, out, 0..self.rows, full_cols..self.cols);
+    }
+
+    /// Transposes the block of `rows` x (64 / W) elements whose first element is at `src[at..]`
+    /// into `block`, prefetching the next block down the same streams.
+    #[inline(always)]
+    fn fill_block<const W: usize>(
+        &self,
+        src: &[u8],
+        at: usize,
+        rows: usize,
+        kernels: KernelChoice,
+        block: &mut TransposeBlock,
+    ) {
+        // The band reads `64 / W` streams, more than the hardware prefetcher follows: ask
+        // for each stream's line TRANSPOSE_PREFETCH_AHEAD bytes on.
+        let ahead = at + TRANSPOSE_PREFETCH_AHEAD;
+        for c in 0..store::BLOCK_ROW_BYTES / W {
+            store::prefetch(src, ahead + c * self.col_stride);
+        }
+        match kernels {
+            KernelChoice::Auto => store::transpose_block::<W, TRANSPOSE_BLOCK_BYTES>(
+                src,
+                at,
+                self.col_stride,
+                rows,
+                block,
+            ),
+            KernelChoice::Portable => store::transpose_block_portable::<W, TRANSPOSE_BLOCK_BYTES>(
+                src,
+                at,
+                self.col_stride,
+                rows,
+                block,
+            ),
+        }
     }
 
     /// Copies the elements `(r, c)` for `r` in `rows`, `c` in `cols` one by one.
@@ -300,8 +320,22 @@ const TRANSPOSE_PREFETCH_AHEAD: usize = 256;
 /// source streams, each `rows * w` bytes on: the narrow elements have the most streams and
 /// read each in longer stretches (measured in docs/benchmarks.md, the evening series of
 /// 2026-12-04; 4- and 8-byte elements were fastest with 64).
-const fn transpose_block_rows(w: usize) -> usize {
+pub(super) const fn transpose_block_rows(w: usize) -> usize {
     if 256 / w > 64 { 256 / w } else { 64 }
+}
+
+/// The destination bytes one band of a transpose spans. A band's rows are walked column block
+/// by column block, and each column block writes one line into every destination row of the
+/// band, so without bands a 4096 x 4096 transpose writes into all its destination pages
+/// between two lines of the same page. A band keeps its pages (2,048 of 4 KiB) about as many
+/// as a current x86-64 core's second-level TLB holds; 4 MiB and no bands were measured too
+/// (docs/benchmarks.md, the series of 2026-12-04, night).
+const TRANSPOSE_BAND_BYTES: usize = 8 << 20;
+
+/// The destination rows of one transpose band: [`TRANSPOSE_BAND_BYTES`] of rows of `row_bytes`,
+/// a whole number of blocks of `block_rows`, at least one.
+pub(super) fn transpose_band_rows(row_bytes: usize, block_rows: usize) -> usize {
+    (TRANSPOSE_BAND_BYTES / row_bytes.max(1) / block_rows).max(1) * block_rows
 }
 
 /// The bytes of the largest transpose block (the 1-byte elements').

@@ -13,9 +13,10 @@
 //! * in tiles of a few source streams by a page of rows, when they are far apart (a transpose
 //!   of runs, such as `(64, N, 16)` -> `(N, 64, 16)`);
 //! * as a blocked transpose, when the runs are single elements of 1, 2, 4 or 8 bytes and a
-//!   destination column is contiguous in the source (a 2-D transpose): blocks of up to 64
+//!   destination column is contiguous in the source (a 2-D transpose): blocks of up to 256
 //!   destination cache lines are transposed in a cache-resident buffer (SSE2 on x86-64) and
-//!   written out a whole line at a time.
+//!   written out a whole line at a time (two lines of each row at a time for bytes), in
+//!   bands of destination rows that keep the pages written within the TLB.
 //!
 //! Destinations of at least [`STREAMING_MIN_LEN`] bytes are written with streaming
 //! (non-temporal) stores on x86-64 wherever whole, aligned 16-byte pieces are written in
@@ -251,8 +252,8 @@ impl<'a> Gather<'a> {
                 let outer = &dims[..dims.len() - 2];
                 let mut index = vec![0usize; outer.len()];
                 let mut base = 0usize;
-                // One transpose scratch block for all the planes, zeroed only if used.
-                let mut block = None;
+                // The transpose's scratch blocks for all the planes, made only if used.
+                let mut scratch = Vec::new();
                 for plane_out in out.chunks_exact(plane.rows * plane.cols * run) {
                     plane.copy(
                         self.src,
@@ -260,7 +261,7 @@ impl<'a> Gather<'a> {
                         plane_out,
                         stores,
                         options.kernels,
-                        &mut block,
+                        &mut scratch,
                     );
                     for k in (0..outer.len()).rev() {
                         index[k] += 1;
@@ -565,7 +566,8 @@ mod tests {
 
     #[test]
     fn transposes_of_two_bands_match_the_element_walk() {
-        check_banded_transpose::<1>(4_096 + 77, 2_048 + 5);
+        // 33 column blocks of bytes: 16 groups of two, and one alone.
+        check_banded_transpose::<1>(4_096 + 77, 2_048 + 64 + 5);
         check_banded_transpose::<8>(1_100, 1_024 + 6);
     }
 

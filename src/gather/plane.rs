@@ -88,7 +88,7 @@ impl Plane {
         mut out: Out<'_>,
         stores: Stores,
         kernels: KernelChoice,
-        block: &mut Option<TransposeBlock>,
+        scratch: &mut Vec<TransposeBlock>,
     ) {
         let run_stores = if self.run.is_multiple_of(16) {
             stores
@@ -120,10 +120,10 @@ impl Plane {
                         Stores::Normal
                     };
                 match self.run {
-                    1 => self.transpose::<1>(src, base, &mut out, line_stores, kernels, block),
-                    2 => self.transpose::<2>(src, base, &mut out, line_stores, kernels, block),
-                    4 => self.transpose::<4>(src, base, &mut out, line_stores, kernels, block),
-                    _ => self.transpose::<8>(src, base, &mut out, line_stores, kernels, block),
+                    1 => self.transpose::<1>(src, base, &mut out, line_stores, kernels, scratch),
+                    2 => self.transpose::<2>(src, base, &mut out, line_stores, kernels, scratch),
+                    4 => self.transpose::<4>(src, base, &mut out, line_stores, kernels, scratch),
+                    _ => self.transpose::<8>(src, base, &mut out, line_stores, kernels, scratch),
                 }
             }
             _ => match self.run {
@@ -213,9 +213,9 @@ impl Plane {
     /// elements are transposed into a cache-resident [`Block`] (every source cache line read
     /// whole, SSE2 on x86-64), whose rows are then written out as whole destination cache
     /// lines. The destination rows are cut into bands of [`transpose_band_rows`]; within a
-    /// band, columns of one block width are walked down the rows, each reading `64 / W`
-    /// sequential source streams. The rows and columns left over at the edges are copied
-    /// element by element.
+    /// band, groups of [`transpose_group_blocks`] adjacent column blocks are walked down the
+    /// rows, each block reading `64 / W` sequential source streams. The rows and columns left
+    /// over at the edges are copied element by element.
     fn transpose<const W: usize>(
         &self,
         src: &[u8],
@@ -223,7 +223,7 @@ impl Plane {
         out: &mut Out<'_>,
         stores: Stores,
         kernels: KernelChoice,
-        block: &mut Option<TransposeBlock>,
+        scratch: &mut Vec<TransposeBlock>,
     ) {
         let block_cols = store::BLOCK_ROW_BYTES / W;
         let block_rows = transpose_block_rows(W).min(self.rows / (16 / W) * (16 / W));
@@ -235,19 +235,26 @@ impl Plane {
         }
         let full_rows = self.rows / block_rows * block_rows;
         let band_rows = transpose_band_rows(row_bytes, block_rows);
-        let block = block.get_or_insert_with(|| Block([0u8; TRANSPOSE_BLOCK_BYTES]));
+        let group_cols = transpose_group_blocks(W) * block_cols;
         for band in (0..full_rows).step_by(band_rows) {
             let band = band..(band + band_rows).min(full_rows);
-            for c0 in (0..full_cols).step_by(block_cols) {
+            for c0 in (0..full_cols).step_by(group_cols) {
+                let blocks = group_cols.min(full_cols - c0) / block_cols;
+                while scratch.len() < blocks {
+                    scratch.push(Block([0u8; TRANSPOSE_BLOCK_BYTES]));
+                }
+                let group = &mut scratch[..blocks];
                 for r0 in band.clone().step_by(block_rows) {
-                    let at = base + r0 * W + c0 * self.col_stride;
-                    self.fill_block::<W>(src, at, block_rows, kernels, block);
-                    for (i, line) in block.0[..block_rows * store::BLOCK_ROW_BYTES]
-                        .chunks_exact(store::BLOCK_ROW_BYTES)
-                        .enumerate()
-                    {
-                        let line: &[u8; store::BLOCK_ROW_BYTES] = line.try_into().expect("a line");
-                        out.put((r0 + i) * row_bytes + c0 * W, line, stores);
+                    for (j, block) in group.iter_mut().enumerate() {
+                        let at = base + r0 * W + (c0 + j * block_cols) * self.col_stride;
+                        self.fill_block::<W>(src, at, block_rows, kernels, block);
+                    }
+                    // Each destination row gets the group's lines in one piece.
+                    for i in 0..block_rows {
+                        let row = (r0 + i) * row_bytes + c0 * W;
+                        for (j, block) in group.iter().enumerate() {
+                            out.put(row + j * store::BLOCK_ROW_BYTES, block.line(i), stores);
+                        }
                     }
                 }
             }
@@ -336,6 +343,15 @@ const TRANSPOSE_BAND_BYTES: usize = 8 << 20;
 /// a whole number of blocks of `block_rows`, at least one.
 pub(super) fn transpose_band_rows(row_bytes: usize, block_rows: usize) -> usize {
     (TRANSPOSE_BAND_BYTES / row_bytes.max(1) / block_rows).max(1) * block_rows
+}
+
+/// How many adjacent column blocks of `w`-byte elements a transpose fills before writing their
+/// rows out: two for bytes, so each destination row gets 128 bytes in one piece (scattered
+/// 64-byte lines are written at about half the speed of 128-byte pieces), one for wider
+/// elements (two were slower for 4-byte elements; measured in docs/benchmarks.md, the series
+/// of 2026-12-04, night).
+const fn transpose_group_blocks(w: usize) -> usize {
+    if w == 1 { 2 } else { 1 }
 }
 
 /// The bytes of the largest transpose block (the 1-byte elements').

@@ -205,6 +205,16 @@ pub(crate) const BLOCK_ROW_BYTES: usize = 64;
 #[repr(C, align(64))]
 pub(crate) struct Block<const BYTES: usize>(pub(crate) [u8; BYTES]);
 
+impl<const BYTES: usize> Block<BYTES> {
+    /// Row `i` of the block: one destination cache line.
+    #[inline(always)]
+    pub(crate) fn line(&self, i: usize) -> &[u8; BLOCK_ROW_BYTES] {
+        self.0[i * BLOCK_ROW_BYTES..][..BLOCK_ROW_BYTES]
+            .try_into()
+            .expect("a line")
+    }
+}
+
 /// Transposes `rows x (64 / W)` elements of `W` bytes into `block`: element `(r, c)` is read
 /// at `src[at + r * W + c * col_stride..][..W]` (a column of the block is contiguous in the
 /// source) and written at `block[r * 64 + c * W..][..W]` (a row of the block is one
